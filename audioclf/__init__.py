@@ -1,0 +1,1 @@
+"""audioclf: environmental sound classification."""

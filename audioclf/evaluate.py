@@ -1,0 +1,56 @@
+"""Apply a run's fold models to the test fold and record the metrics in `results.json`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import store
+from .config import TrainConfig
+from .metrics import classification_report, mean_std, summarise_folds
+from .prepare import Prepared
+from .train import predict_logits
+
+
+def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = None,
+                 device: torch.device | str = "cpu", which: str = "best") -> dict:
+    """Each complete fold model's report on the test fold, their mean ± std, and the ensemble (mean
+    of the fold models' probabilities). Written to results.json and returned."""
+    x_test, y_test = prepared.subset([config.test_fold])
+    y = y_test.numpy()
+    classes = list(prepared.classes)
+    folds = [f for f in config.cv_folds if store.fold_complete(config, f, root)]
+    per_fold, probas, training = {}, [], {}
+    for fold in folds:
+        model = store.load_model(store.fold_dir(config, fold, root) / f"{which}.pt", device)
+        proba = predict_logits(model, x_test, config.prep).softmax(1).numpy()
+        probas.append(proba)
+        per_fold[fold] = classification_report(y, proba, classes)
+        per_fold[fold]["predictions"] = proba.argmax(1).tolist()
+        training[fold] = fold_training_summary(store.read_json(store.fold_dir(config, fold, root) / "history.json", []),
+                                               store.load_torch_meta(store.fold_dir(config, fold, root) / f"{which}.pt"))
+    results = {
+        "config_key": config.key(), "label": config.label, "which": which, "classes": classes,
+        "test_fold": config.test_fold, "test_names": [n for n, f in zip(prepared.names, prepared.folds.tolist())
+                                                      if f == config.test_fold],
+        "y_true": y.tolist(), "folds": {str(f): {**per_fold[f], "training": training[f]} for f in folds},
+    }
+    if folds:
+        results["summary"] = summarise_folds(per_fold)
+        results["summary"]["training"] = {k: mean_std([training[f][k] for f in folds])
+                                          for k in ("train_loss", "train_acc", "val_acc")}
+        ensemble = classification_report(y, np.mean(probas, axis=0), classes)
+        ensemble["predictions"] = np.mean(probas, axis=0).argmax(1).tolist()
+        results["ensemble"] = ensemble
+    store.write_json(store.run_dir(config, root) / "results.json", results)
+    return results
+
+
+def fold_training_summary(history: list[dict], meta: dict) -> dict:
+    """The report's per-fold columns: train loss and accuracy at the chosen epoch, its val accuracy."""
+    epoch = meta.get("epoch", len(history))
+    row = history[epoch - 1] if 0 < epoch <= len(history) else (history[-1] if history else {})
+    return {"epoch": epoch, "train_loss": row.get("train_loss", float("nan")),
+            "train_acc": row.get("train_acc", float("nan")), "val_acc": row.get("val_acc", float("nan")),
+            "val_loss": row.get("val_loss", float("nan"))}

@@ -1,0 +1,155 @@
+"""The report's two architectures on raw 16 kHz audio.
+
+Both take x of shape (B, 1, 144000): nine one-second windows stacked end to end. `forward` returns
+logits (B, n_classes); `forward(x, return_dict=True)` also returns the embedding and, for the
+transformer, the attention weights.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "cnn"            # a key of MODELS
+    n_classes: int = 10
+    heads: int = 4               # transformer only
+    blocks: int = 2              # transformer only
+    ff_dim: int = 1388           # transformer only; see CNNTransformer
+    dropout: float = 0.1         # transformer only
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def trunk() -> nn.Sequential:
+    """Four Conv1d -> ReLU -> MaxPool1d(5) -> BatchNorm1d blocks, then AdaptiveAvgPool1d(128).
+
+    (B, 1, 144000) -> (B, 64, 128)
+    """
+    layers: list[nn.Module] = []
+    for c_in, c_out, k in [(1, 8, 11), (8, 16, 11), (16, 32, 7), (32, 64, 5)]:
+        layers += [nn.Conv1d(c_in, c_out, k, padding=k // 2), nn.ReLU(), nn.MaxPool1d(5), nn.BatchNorm1d(c_out)]
+    layers.append(nn.AdaptiveAvgPool1d(128))
+    return nn.Sequential(*layers)
+
+
+class SeedCNN(nn.Module):
+    """The report's architecture 1: trunk, flatten, Linear(8192, 64) -> ReLU -> Linear(64, classes).
+    540,682 parameters for 10 classes."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.features = trunk()
+        self.hidden = nn.Linear(64 * 128, 64)
+        self.out = nn.Linear(64, config.n_classes)
+
+    def forward(self, x: torch.Tensor, return_dict: bool = False):
+        h = self.features(x).flatten(1)  # (B, 8192)
+        emb = F.relu(self.hidden(h))  # (B, 64)
+        logits = self.out(emb)  # (B, classes)
+        return {"logits": logits, "embedding": emb, "attention": None} if return_dict else logits
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention written out so that its weights can be returned.
+
+    The fused kernel (scaled_dot_product_attention) is used when the weights are not asked for; both
+    paths compute the same function.
+    """
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        assert d % heads == 0, "width must divide into the heads"
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
+        p = self.dropout if self.training else 0.0
+        if need_weights:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # (B, H, T, T)
+            att = att.softmax(dim=-1)
+            y = F.dropout(att, p, self.training) @ v  # (B, H, T, hd)
+        else:
+            att = None
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self.proj(y), att
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm transformer encoder block: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, d: int, heads: int, ff_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = SelfAttention(d, heads, dropout)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, ff_dim), nn.GELU(), nn.Linear(ff_dim, d), nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, need_weights: bool = False):
+        a, att = self.attn(self.ln1(x), need_weights)
+        x = x + self.drop(a)
+        x = x + self.mlp(self.ln2(x))
+        return x, att
+
+
+class CNNTransformer(nn.Module):
+    """The report's architecture 2: the CNN trunk's 128 time steps as tokens of width 64, a trainable
+    CLS token and position embedding, `blocks` encoder blocks, an MLP head on the CLS output.
+
+    The report gives ~421K parameters but not the feed-forward width; ff_dim=1388 makes 421,090 for
+    10 classes. The count does not depend on the number of heads (they split the same width).
+    """
+
+    d = 64
+    tokens = 128
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.features = trunk()
+        self.cls = nn.Parameter(torch.zeros(1, 1, self.d))
+        self.pos = nn.Parameter(torch.randn(1, self.tokens + 1, self.d) * 0.02)
+        self.blocks = nn.ModuleList(
+            EncoderBlock(self.d, config.heads, config.ff_dim, config.dropout) for _ in range(config.blocks))
+        self.head = nn.Sequential(nn.LayerNorm(self.d), nn.Linear(self.d, self.d), nn.GELU(),
+                                  nn.Linear(self.d, config.n_classes))
+
+    def forward(self, x: torch.Tensor, return_dict: bool = False):
+        tok = self.features(x).transpose(1, 2)  # (B, 128, 64)
+        h = torch.cat([self.cls.expand(tok.size(0), -1, -1), tok], dim=1) + self.pos  # (B, 129, 64)
+        attention = []
+        for block in self.blocks:
+            h, att = block(h, need_weights=return_dict)
+            attention.append(att)
+        emb = h[:, 0]  # (B, 64): the CLS output
+        logits = self.head(emb)  # (B, classes)
+        if not return_dict:
+            return logits
+        return {"logits": logits, "embedding": emb, "attention": torch.stack(attention, dim=1)}  # (B, blocks, H, 129, 129)
+
+
+MODELS: dict[str, type[nn.Module]] = {"cnn": SeedCNN, "transformer": CNNTransformer}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    if config.name not in MODELS:
+        raise ValueError(f"unknown model {config.name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[config.name](config)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

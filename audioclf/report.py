@@ -1,0 +1,36 @@
+"""Tables of results as text (markdown) and rows, shared by the CLI, the docs and the app."""
+from __future__ import annotations
+
+
+def fold_rows(results: dict) -> list[dict]:
+    """The report's per-fold table: train loss, train acc, val acc (at the chosen epoch), test acc,
+    test macro F1; then mean ± std and the fold ensemble."""
+    rows = []
+    for fold, r in results.get("folds", {}).items():
+        t = r["training"]
+        rows.append({"fold": f"fold {fold}", "epoch": t["epoch"], "train_loss": t["train_loss"],
+                     "train_acc": t["train_acc"], "val_acc": t["val_acc"], "test_acc": r["accuracy"],
+                     "test_macro_f1": r["macro_f1"]})
+    return rows
+
+
+def fold_table_markdown(results: dict) -> str:
+    rows = fold_rows(results)
+    lines = [f"{results['label']} (test fold {results['test_fold']}, {results['which']} weights)", "",
+             "| val fold | epoch | train loss | train acc | val acc | test acc | test macro F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['fold']} | {r['epoch']} | {r['train_loss']:.3f} | {r['train_acc']:.3f} | "
+                     f"{r['val_acc']:.3f} | {r['test_acc']:.3f} | {r['test_macro_f1']:.3f} |")
+    s = results.get("summary")
+    if s:
+        tr = s["training"]
+        lines.append(f"| mean ± std | | {tr['train_loss']['mean']:.3f} ± {tr['train_loss']['std']:.3f} | "
+                     f"{tr['train_acc']['mean']:.3f} ± {tr['train_acc']['std']:.3f} | "
+                     f"{tr['val_acc']['mean']:.3f} ± {tr['val_acc']['std']:.3f} | "
+                     f"{s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} | "
+                     f"{s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} |")
+    if "ensemble" in results:
+        e = results["ensemble"]
+        lines.append(f"| ensemble | | | | | {e['accuracy']:.3f} | {e['macro_f1']:.3f} |")
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Cross-validated training with a per-fold checkpoint cache.
+
+`train_run` trains each validation fold in turn (the test fold is never touched), skips folds that
+are already complete, resumes a fold from its last completed epoch, and finally evaluates the fold
+models on the test fold. Progress goes to a tqdm bar and to `progress.json` in the run folder.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import store
+from .allocator import keep_freed_memory
+from .config import TrainConfig
+from .features import frame
+from .models import ModelConfig, build_model
+from .prepare import Prepared
+
+
+def model_config(config: TrainConfig, n_classes: int) -> ModelConfig:
+    return ModelConfig(name=config.model, n_classes=n_classes, heads=max(config.heads, 1))
+
+
+@dataclass
+class Progress:
+    """Live status of a run, mirrored to `progress.json` for the app to poll."""
+
+    path: Path
+    folds: list[int]
+    epochs: int
+    status: str = "running"
+    fold: int | None = None
+    epoch: int = 0
+    started: float = field(default_factory=time.time)
+    epoch_seconds: list[float] = field(default_factory=list)
+    message: str = ""
+
+    def update(self, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(self, k, v)
+        store.write_json(self.path, self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        done_epochs = self._epochs_done()
+        total = len(self.folds) * self.epochs
+        recent = self.epoch_seconds[-10:]
+        eta = (total - done_epochs) * (sum(recent) / len(recent)) if recent else None
+        return {
+            "status": self.status, "pid": os.getpid(), "folds": self.folds, "fold": self.fold,
+            "epoch": self.epoch, "epochs": self.epochs, "epochs_done": done_epochs, "epochs_total": total,
+            "fraction": done_epochs / total if total else 1.0, "eta_s": eta, "started": self.started,
+            "updated": time.time(), "message": self.message,
+        }
+
+    def _epochs_done(self) -> int:
+        if self.fold is None or self.fold not in self.folds:
+            return len(self.folds) * self.epochs if self.status == "done" else 0
+        return self.folds.index(self.fold) * self.epochs + self.epoch
+
+
+def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None = None,
+              device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True) -> Path:
+    """Train (or load from the cache) the fold models of `config`, evaluate them, return the run folder."""
+    from .evaluate import evaluate_run  # evaluation needs the trained folds, not the other way round
+
+    keep_freed_memory()
+    device = torch.device(device)
+    folds = list(folds or config.cv_folds)
+    unknown = [f for f in folds if f not in config.cv_folds]
+    if unknown:
+        raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
+    run = store.run_dir(config, root)
+    store.write_json(run / "config.json", config.to_dict())
+    todo = [f for f in folds if not store.fold_complete(config, f, root)]
+    progress = Progress(run / "progress.json", folds, config.epochs)
+    if todo:
+        try:
+            for fold in folds:
+                if fold in todo:
+                    train_fold(config, prepared, fold, device, root, progress, show_bar)
+            progress.update(message="evaluating on the test fold")
+        except BaseException as e:
+            progress.update(status="cancelled" if isinstance(e, KeyboardInterrupt) else "failed",
+                            message=f"{type(e).__name__}: {e}"[:500])
+            raise
+    if todo or not (run / "results.json").is_file():
+        evaluate_run(config, prepared, root=root, device=device)
+    progress.update(status="done", fold=None, message="")
+    return run
+
+
+def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch.device,
+               root: Path | None = None, progress: Progress | None = None, show_bar: bool = True) -> list[dict]:
+    """Train on the cross-validation folds other than `fold`, validate on `fold`; returns the history."""
+    out = store.fold_dir(config, fold, root)
+    train_folds = [f for f in config.cv_folds if f != fold]
+    x_train, y_train = (t.to(device) for t in prepared.subset(train_folds))
+    x_val, y_val = (t.to(device) for t in prepared.subset([fold]))
+
+    torch.manual_seed(config.seed * 1000 + fold)
+    mcfg = model_config(config, len(prepared.classes))
+    model = build_model(mcfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    gen = torch.Generator().manual_seed(config.seed * 1000 + fold)
+    state = _resume_state(out / "resume.pt")
+    history: list[dict] = []
+    best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": 0, "state_dict": None}
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best = state["history"], state["best"]
+
+    bar = tqdm(total=config.epochs, initial=len(history), desc=f"{config.label} fold {fold}",
+               disable=not show_bar, leave=True, dynamic_ncols=True)
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        t0 = time.time()
+        perm = torch.randperm(len(y_train), generator=gen).to(device)
+        train_loss, train_acc = _train_epoch(model, opt, x_train, y_train, perm, config)
+        val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+               "val_acc": val_acc, "seconds": time.time() - t0}
+        history.append(row)
+        if val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"]):
+            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(model)}
+        store.save_torch({"model": _cpu_state(model), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                          "torch_rng": torch.get_rng_state(), "history": history, "best": best}, out / "resume.pt")
+        store.write_json(out / "history.json", history)
+        bar.update(1)
+        bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
+        if progress:
+            progress.epoch_seconds.append(row["seconds"])
+            progress.update(fold=fold, epoch=epoch)
+    bar.close()
+
+    meta = {"model_config": mcfg.to_dict(), "classes": list(prepared.classes), "fold": fold,
+            "config_key": config.key()}
+    store.save_torch({**meta, "epoch": best["epoch"], "state_dict": best["state_dict"]}, out / "best.pt")
+    store.save_torch({**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)}, out / "final.pt")
+    (out / "resume.pt").unlink(missing_ok=True)
+    return history
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                 perm: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
+    model.train()
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(perm), config.batch_size):
+        idx = perm[i:i + config.batch_size]
+        xb = frame(x[idx], config.prep)  # (B, 1, 144000)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total_loss += loss.item() * len(idx)
+        correct += (logits.argmax(1) == y[idx]).sum().item()
+    return total_loss / len(perm), correct / len(perm)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, waves: torch.Tensor, config_prep, batch_size: int = 64) -> torch.Tensor:
+    """Logits (N, classes) for waveforms (N, samples), in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(frame(waves[i:i + batch_size].to(device), config_prep)).float().cpu()
+           for i in range(0, len(waves), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
+    logits = predict_logits(model, x, config.prep, batch_size=max(config.batch_size, 64))
+    y = y.cpu()
+    return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _resume_state(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # an unreadable resume file only costs the epochs since the fold began
+        path.unlink(missing_ok=True)
+        return None
