@@ -123,6 +123,17 @@ def _validate_folds(config, dataset) -> None:
         raise DataError(f"{dataset.root}: fold(s) {missing} not in the dataset (it has folds {list(dataset.folds)})")
 
 
+def _sigterm_as_interrupt() -> None:
+    """Let `kill PID` (the app's cancel button) stop training the way Ctrl-C does: the progress file
+    says 'cancelled' and finished epochs and folds stay on disk."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def cmd_train(args) -> int:
     from .device import describe, pick_device
     from .models import MODELS
@@ -133,6 +144,7 @@ def cmd_train(args) -> int:
         raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
     if args.model == "transformer" and 64 % args.heads:
         raise ValueError(f"--heads: {args.heads} does not divide the token width 64")
+    _sigterm_as_interrupt()
     device = pick_device(args.device)
     dataset = _dataset(args)
     config = _config(args, dataset)
