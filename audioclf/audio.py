@@ -44,12 +44,16 @@ def load_audio(source: str | Path | bytes | BinaryIO, name: str | None = None) -
 
 
 def _load_with_librosa(source, label: str, first_error: Exception) -> tuple[np.ndarray, int]:
+    import warnings
+
     import librosa  # imported lazily: slow to import and only needed for odd formats
 
     try:
         if hasattr(source, "seek"):
             source.seek(0)
-        y, sr = librosa.load(source, sr=None, mono=False)
+        with warnings.catch_warnings():  # its "PySoundFile failed" notices: we report our own error
+            warnings.simplefilter("ignore")
+            y, sr = librosa.load(source, sr=None, mono=False)
     except Exception:
         raise AudioError(f"{label}: cannot decode audio ({_short(first_error)})") from None
     y = np.atleast_2d(y).astype(np.float32)  # (channels, samples)

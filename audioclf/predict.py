@@ -28,6 +28,8 @@ class FoldEnsemble:
 
 
 def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "cpu") -> FoldEnsemble:
+    if not (run / "config.json").is_file():
+        raise FileNotFoundError(f"{run}: not a run folder (no config.json)")
     config = store.load_config(run)
     folds = tuple(f for f in config.cv_folds if (run / f"fold{f}" / f"{which}.pt").is_file())
     if not folds:

@@ -1,0 +1,90 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audioclf.cli import main
+
+from conftest import make_class_folders, write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "audioclf", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_missing_data_folder(capsys, tmp_path):
+    assert main(["train", "--data", str(tmp_path / "missing"), "--epochs", "1"]) == 2
+    assert "missing: dataset folder not found" in one_line_error(capsys)
+
+
+def test_csv_without_needed_columns(capsys, tmp_path):
+    (tmp_path / "d" / "meta").mkdir(parents=True)
+    (tmp_path / "d" / "meta" / "esc50.csv").write_text("filename,fold\nx.wav,1\n")
+    assert main(["train", "--data", str(tmp_path / "d")]) == 2
+    assert "esc50.csv: missing column(s) target, category, esc10" in one_line_error(capsys)
+
+
+def test_unknown_model(capsys, tmp_path):
+    assert main(["train", "--data", str(tmp_path), "--model", "resnet"]) == 2
+    assert "unknown model 'resnet'" in one_line_error(capsys)
+
+
+def test_predict_with_a_folder_that_is_not_a_run(capsys, tmp_path):
+    write_clip(tmp_path / "a.wav", 440)
+    assert main(["predict", str(tmp_path / "a.wav"), "--run", str(tmp_path)]) == 2
+    assert "not a run folder (no config.json)" in one_line_error(capsys)
+
+
+def test_predict_needs_a_trained_run(capsys, tmp_path):
+    write_clip(tmp_path / "a.wav", 440)
+    assert main(["predict", str(tmp_path / "a.wav"), "--checkpoints", str(tmp_path / "none")]) == 2
+    assert "no trained run" in one_line_error(capsys)
+
+
+def test_train_predict_info_end_to_end(tmp_path, capsys):
+    data = make_class_folders(tmp_path / "tiny", per_class=5, seconds=1.0)
+    ck = tmp_path / "ck"
+    # the report's preprocessing (5 s at 16 kHz) on 1 s clips: they are zero-padded
+    assert main(["train", "--data", str(data), "--checkpoints", str(ck), "--epochs", "1", "--folds", "2",
+                 "--batch-size", "8", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| fold 2 | 1 |" in out and "ensemble" in out
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.wav").write_bytes(b"this is not audio" * 50)
+    good = write_clip(tmp_path / "clip.wav", 880, seconds=7.0, sr=22050, channels=2)
+    status = main(["predict", str(good), str(tmp_path / "empty.wav"), str(tmp_path / "junk.wav"),
+                   "--checkpoints", str(ck), "--top-k", "2"])
+    captured = capsys.readouterr()
+    assert status == 2  # some files failed, the good one was still classified
+    assert "ensemble:" in captured.out and "fold2:" in captured.out
+    assert "empty.wav: the file is empty" in captured.err and "junk.wav: cannot decode audio" in captured.err
+    assert "Traceback" not in captured.err
+    assert main(["info", "--checkpoints", str(ck)]) == 0
+    info = capsys.readouterr().out
+    assert "540,682" in info and "cached runs" in info and "folds [2]" in info
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "download"])
+def test_every_command_has_help(command):
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and "usage: audioclf " + command in result.stdout
+
+
+def test_module_entry_point_reports_errors_without_traceback(tmp_path):
+    result = run_cli("train", "--data", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("nowhere: dataset folder not found") and "Traceback" not in result.stderr

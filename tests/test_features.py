@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from audioclf.config import PrepConfig
+from audioclf.features import fit_length, frame, resample, to_mono, waveform
+
+
+def test_report_framing_gives_nine_windows_of_one_second():
+    prep = PrepConfig()
+    assert (prep.num_samples, prep.num_windows, prep.input_length) == (80000, 9, 144000)
+    waves = torch.randn(3, prep.num_samples)
+    x = frame(waves, prep)
+    assert x.shape == (3, 1, 144000)
+    for k in range(9):  # window k is samples [8000k, 8000k + 16000) of the clip
+        assert torch.equal(x[1, 0, 16000 * k:16000 * (k + 1)], waves[1, 8000 * k:8000 * k + 16000])
+
+
+def test_framing_follows_its_parameters():
+    prep = PrepConfig(sample_rate=8000, duration=2.0, window=4000, hop=1000)
+    assert prep.num_windows == 13
+    assert frame(torch.zeros(prep.num_samples), prep).shape == (1, 13 * 4000)
+
+
+def test_resample_44k1_to_16k_keeps_duration_and_pitch():
+    sr = 44100
+    t = torch.arange(sr) / sr
+    y = resample(torch.sin(2 * torch.pi * 1000 * t), sr, 16000)
+    assert y.shape == (16000,)
+    spectrum = torch.fft.rfft(y).abs()
+    assert abs(int(spectrum.argmax()) - 1000) <= 1  # 1 Hz bins over one second
+
+
+def test_fit_length_crops_and_zero_pads():
+    x = torch.arange(10.0)
+    assert torch.equal(fit_length(x, 4), x[:4])
+    padded = fit_length(x, 12)
+    assert padded.shape == (12,) and torch.equal(padded[:10], x) and padded[10:].abs().sum() == 0
+
+
+def test_to_mono_averages_channels():
+    stereo = np.stack([np.ones(5, np.float32), np.zeros(5, np.float32)])
+    assert torch.allclose(to_mono(stereo), torch.full((5,), 0.5))
+
+
+def test_waveform_crops_at_source_rate_before_resampling():
+    prep = PrepConfig()
+    long_clip = np.random.default_rng(0).standard_normal((2, 44100 * 7)).astype(np.float32)
+    short_clip = long_clip[:, : 44100 * 3]
+    assert waveform(long_clip, 44100, prep).shape == (80000,)
+    out = waveform(short_clip, 44100, prep)
+    assert out.shape == (80000,) and out[48500:].abs().max() == 0  # padded after 3 s
+    assert waveform(long_clip, 44100, prep, crop=False).shape == (16000 * 7,)

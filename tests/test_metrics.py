@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from audioclf.metrics import classification_report, mean_std, summarise_folds
+
+
+def test_report_on_a_small_known_case():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    proba = np.array([[.8, .1, .1], [.2, .7, .1], [.1, .8, .1], [.1, .6, .3], [.1, .1, .8], [.5, .2, .3]])
+    r = classification_report(y, proba, ["a", "b", "c"])
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["confusion"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert r["per_class"]["b"] == {"precision": pytest.approx(2 / 3), "recall": 1.0,
+                                   "f1": pytest.approx(0.8), "support": 2}
+    assert r["macro_f1"] == pytest.approx(np.mean([0.5, 0.8, 2 / 3]))
+    assert r["roc"]["a"]["auc"] == pytest.approx(0.875)  # 'a' outranks 7 of the 8 negative pairs
+    assert r["macro_auc"] == pytest.approx(np.mean([c["auc"] for c in r["roc"].values()]))
+
+
+def test_mean_std_uses_the_sample_deviation():
+    s = mean_std([0.5, 0.6, 0.7])
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1) and s["n"] == 3
+
+
+def test_summary_across_folds():
+    y = np.array([0, 1, 0, 1])
+    good = classification_report(y, np.eye(2)[y], ["x", "y"])
+    bad = classification_report(y, np.eye(2)[1 - y], ["x", "y"])
+    s = summarise_folds({2: good, 3: bad})
+    assert s["accuracy"]["mean"] == pytest.approx(0.5) and s["accuracy"]["values"] == [1.0, 0.0]
+    assert s["per_class_f1"]["x"]["mean"] == pytest.approx(0.5)

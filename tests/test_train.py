@@ -1,0 +1,138 @@
+import json
+import time
+
+import pytest
+import torch
+
+from audioclf import store
+from audioclf.config import TrainConfig
+from audioclf.data import open_dataset
+from audioclf.prepare import prepare
+from audioclf.train import Progress, predict_logits, train_run
+
+from conftest import TINY_PREP, make_class_folders
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    ds = open_dataset(make_class_folders(tmp_path / "tiny", per_class=10))
+    return ds, prepare(ds, TINY_PREP)
+
+
+def cfg(ds, **kw) -> TrainConfig:
+    base = dict(model="cnn", epochs=3, batch_size=8, prep=TINY_PREP, cv_folds=(2, 3), dataset_id=ds.fingerprint())
+    return TrainConfig(**{**base, **kw})
+
+
+def test_run_writes_every_artefact_and_round_trips(tiny, tmp_path):
+    ds, prepared = tiny
+    config = cfg(ds)
+    run = train_run(config, prepared, root=tmp_path / "ck", show_bar=False)
+    assert run == store.run_dir(config, tmp_path / "ck")
+    assert store.load_config(run) == config
+    assert json.loads((run / "progress.json").read_text())["status"] == "done"
+    for fold in (2, 3):
+        history = json.loads((run / f"fold{fold}" / "history.json").read_text())
+        assert [h["epoch"] for h in history] == [1, 2, 3]
+        assert {"train_loss", "train_acc", "val_loss", "val_acc", "seconds"} <= set(history[0])
+        assert not (run / f"fold{fold}" / "resume.pt").exists()
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["folds"]) == {"2", "3"} and "ensemble" in results and "summary" in results
+    # a checkpoint rebuilds its model from the file alone and reproduces the recorded predictions
+    model = store.load_model(run / "fold2" / "best.pt")
+    x_test, _ = prepared.subset([1])
+    assert predict_logits(model, x_test, TINY_PREP).argmax(1).tolist() == results["folds"]["2"]["predictions"]
+
+
+def test_complete_config_loads_from_cache_without_training(tiny, tmp_path, monkeypatch):
+    ds, prepared = tiny
+    config = cfg(ds, epochs=1)
+    train_run(config, prepared, root=tmp_path / "ck", show_bar=False)
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although cached")
+
+    monkeypatch.setattr("audioclf.train.train_fold", no_training)
+    t0 = time.perf_counter()
+    train_run(config, prepared, root=tmp_path / "ck", show_bar=False)
+    assert time.perf_counter() - t0 < 2.0
+    with pytest.raises(AssertionError, match="trained again"):  # any change of config: new entry
+        train_run(cfg(ds, epochs=1, lr=0.002), prepared, root=tmp_path / "ck", show_bar=False)
+
+
+def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path, monkeypatch):
+    ds, prepared = tiny
+    config = cfg(ds, epochs=4, cv_folds=(2, 3))
+    straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False)
+
+    real_update = Progress.update
+
+    def crash_after_epoch_2(self, **changes):
+        real_update(self, **changes)
+        if changes.get("epoch") == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "update", crash_after_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
+    resumed_dir = store.fold_dir(config, 2, tmp_path / "b")
+    assert (resumed_dir / "resume.pt").is_file() and not (resumed_dir / "final.pt").exists()
+    assert json.loads((resumed_dir.parent / "progress.json").read_text())["status"] == "cancelled"
+    monkeypatch.setattr(Progress, "update", real_update)
+
+    epochs_run = []
+    monkeypatch.setattr("audioclf.train._train_epoch", _spy(epochs_run))
+    resumed = train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
+    assert len(epochs_run) == 2  # epochs 3 and 4 only
+    a = store.load_torch(straight / "fold2" / "final.pt")["state_dict"]
+    b = store.load_torch(resumed / "fold2" / "final.pt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ha = json.loads((straight / "fold2" / "history.json").read_text())
+    hb = json.loads((resumed / "fold2" / "history.json").read_text())
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def _spy(calls):
+    from audioclf import train
+
+    real = train._train_epoch
+
+    def wrapper(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    return wrapper
+
+
+def test_training_lowers_the_loss_on_separable_clips(tiny, tmp_path):
+    ds, prepared = tiny
+    run = train_run(cfg(ds, epochs=6, lr=0.003), prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
+    history = json.loads((run / "fold2" / "history.json").read_text())
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_test_fold_is_never_trained_or_validated_on(tiny, tmp_path, monkeypatch):
+    ds, prepared = tiny
+    seen = []
+    real_subset = type(prepared).subset
+
+    def spy(self, folds):
+        seen.append(tuple(folds))
+        return real_subset(self, folds)
+
+    monkeypatch.setattr(type(prepared), "subset", spy)
+    train_run(cfg(ds, epochs=1, cv_folds=(2, 3, 4)), prepared, root=tmp_path / "ck", show_bar=False)
+    training_calls = seen[:-1]  # the last call is the evaluation on the test fold
+    assert seen[-1] == (1,)
+    assert all(1 not in folds for folds in training_calls)
+    assert (3, 4) in training_calls and (2,) in training_calls
+
+
+def test_config_key_is_stable_and_json_round_trips():
+    a = TrainConfig(model="transformer", heads=2, dataset_id="x")
+    assert TrainConfig.from_dict(json.loads(a.to_json())) == a
+    assert a.key() == TrainConfig.from_dict(a.to_dict()).key()
+    assert a.lr == 0.001 and TrainConfig(model="cnn").lr == 0.01
+    assert TrainConfig(model="cnn", heads=1).key() == TrainConfig(model="cnn", heads=4).key()
+    with pytest.raises(ValueError, match="also a cross-validation fold"):
+        TrainConfig(test_fold=2)
