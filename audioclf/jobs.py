@@ -1,0 +1,359 @@
+"""Training jobs: the CLI's `train` run as a background process that outlives whoever started it.
+
+`launch` starts `python -m audioclf train ...` in a session of its own, so that a rerun, a reload or
+a closed browser tab never stops it, with its output in `<run>/train.log`, and records
+`<run>/job.json` (pid, started, argv). The run folder is computed here, before the process starts,
+from the TrainConfig that the CLI builds from the very same argv, so the app can follow a job from
+its first second. Job status comes from the run folder alone (progress.json and whether its process
+is still alive), so every browser tab and every app process sees the same jobs.
+
+    request = JobRequest(data=Path("data/esc50"), model="transformer", heads=2, epochs=100)
+    started = launch(request)          # outcome "started", "running" (already) or "cached" (done)
+    jobs = list_jobs()                 # every run in the store, newest first, with its status
+    cancel(started.job.run)            # SIGTERM: the folds already finished stay on disk
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from . import store
+from .config import TrainConfig
+
+JOB_FILE = "job.json"
+LOG_FILE = "train.log"
+ACTIVE = ("starting", "running")
+FINISHED = ("done", "failed", "cancelled")
+
+# Processes this interpreter started, so that they can be reaped (a dead child that nobody waits
+# for stays a zombie, which `kill(pid, 0)` still reports as alive).
+_children: dict[int, subprocess.Popen] = {}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What the app's Train form asks for; `argv` is the CLI call that does it."""
+
+    data: Path
+    subset: str = "esc10"
+    model: str = "cnn"
+    heads: int = 4
+    epochs: int = 100
+    lr: float | None = None
+    batch_size: int = 32
+    weight_decay: float = 0.0
+    seed: int = 0
+    test_fold: int = 1
+    cv_folds: tuple[int, ...] = (2, 3, 4, 5)
+    folds: tuple[int, ...] | None = None  # validation folds to train now; None: all of cv_folds
+    device: str = "auto"
+
+    def argv(self, root: Path | None = None) -> list[str]:
+        """Arguments after `python -m audioclf`, with absolute paths (the process has its own cwd)."""
+        root = Path(root or store.checkpoints_dir()).expanduser().resolve()
+        argv = ["train", "--data", str(Path(self.data).expanduser().resolve()), "--subset", self.subset,
+                "--checkpoints", str(root), "--model", self.model, "--heads", str(self.heads),
+                "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
+                "--weight-decay", repr(float(self.weight_decay)), "--seed", str(self.seed),
+                "--test-fold", str(self.test_fold), "--cv-folds", *map(str, self.cv_folds),
+                "--device", self.device, "--quiet"]
+        if self.lr is not None:
+            argv += ["--lr", repr(float(self.lr))]
+        if self.folds:
+            argv += ["--folds", *map(str, self.folds)]
+        return argv
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run folder seen as a job.
+
+    status: "starting" (process alive, no training progress yet: decoding audio), "running",
+    "done", "failed", "cancelled", or "stopped" (progress says running but its process is gone).
+    """
+
+    run: Path
+    config: TrainConfig
+    status: str
+    pid: int | None = None
+    progress: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)  # job.json; empty for runs started elsewhere
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped part-way and relaunchable with the same arguments (it resumes)."""
+        return self.status in ("failed", "cancelled", "stopped") and bool(self.record.get("argv"))
+
+
+@dataclass(frozen=True)
+class Launch:
+    job: Job
+    outcome: str  # "started", "running" (a live job for this run already existed) or "cached"
+
+
+def plan(request: JobRequest, root: Path | None = None) -> tuple[TrainConfig, Path]:
+    """The TrainConfig the CLI will build from `request.argv(root)`, and its run folder.
+
+    Raises DataError or ValueError (with a message for the user) for a setting the CLI would refuse.
+    """
+    from . import cli
+    from .models import MODELS
+
+    args = cli.build_parser().parse_args(request.argv(root))
+    if args.model not in MODELS:
+        raise ValueError(f"unknown model {args.model!r}: choose one of {', '.join(MODELS)}")
+    if args.model == "transformer" and (args.heads < 1 or 64 % args.heads):
+        raise ValueError(f"{args.heads} heads do not divide the token width 64: choose 1, 2, 4, 8, 16, 32 or 64")
+    dataset = cli._dataset(args)
+    config = cli._config(args, dataset)
+    cli._validate_folds(config, dataset)
+    unknown = [f for f in (args.folds or []) if f not in config.cv_folds]
+    if unknown:
+        raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
+    return config, store.run_dir(config, args.checkpoints)
+
+
+def is_complete(config: TrainConfig, folds: tuple[int, ...] | list[int] | None = None,
+                root: Path | None = None) -> bool:
+    """Every fold in `folds` (default: all cross-validation folds) trained and evaluated."""
+    folds = list(folds or config.cv_folds)
+    if not all(store.fold_complete(config, f, root) for f in folds):
+        return False
+    results = store.read_json(store.run_dir(config, root) / "results.json") or {}
+    return {str(f) for f in folds} <= set(results.get("folds", {}))
+
+
+def launch(request: JobRequest, root: Path | None = None) -> Launch:
+    """Start training `request` in the background, unless it is already done or already running."""
+    root = Path(root or store.checkpoints_dir()).expanduser().resolve()
+    config, run = plan(request, root)
+    with _launch_lock(run):
+        job = job_status(run, config)
+        if job.active:
+            return Launch(job, "running")
+        if is_complete(config, request.folds, root):
+            return Launch(job, "cached")
+        argv = [sys.executable, "-m", "audioclf", *request.argv(root)]
+        store.write_json(run / "config.json", config.to_dict())  # so that list_jobs sees it at once
+        _start(run, argv)
+    return Launch(job_status(run, config), "started")
+
+
+def relaunch(run: Path) -> Launch:
+    """Start a stopped, cancelled or failed job again with its recorded arguments (it resumes)."""
+    with _launch_lock(run):
+        job = job_status(run)
+        if job.active:
+            return Launch(job, "running")
+        argv = job.record.get("argv")
+        if not argv:
+            raise ValueError(f"{run}: no job record to relaunch; start it from the Train form")
+        _start(run, [sys.executable, *argv[1:]])
+    return Launch(job_status(run), "started")
+
+
+def _start(run: Path, argv: list[str]) -> subprocess.Popen:
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    with open(run / LOG_FILE, "ab") as log:
+        log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=package_parent, env=env, start_new_session=True)
+    _children[proc.pid] = proc
+    store.write_json(run / JOB_FILE, {"pid": proc.pid, "started": time.time(), "argv": argv})
+    return proc
+
+
+def job_status(run: Path, config: TrainConfig | None = None) -> Job:
+    """The job of a run folder, from its job.json, progress.json and whether its process lives."""
+    config = config or store.load_config(run)
+    record = store.read_json(run / JOB_FILE, {}) or {}
+    progress = store.read_json(run / "progress.json", {}) or {}
+    job_pid, prog_pid = record.get("pid"), progress.get("pid")
+    state = progress.get("status")
+    # Progress belongs to the current attempt unless the job record is newer than it.
+    current = bool(progress) and (not record or prog_pid == job_pid
+                                  or progress.get("started", 0) >= record.get("started", 0))
+    live_pid = next((p for p, since in ((prog_pid, progress.get("started")), (job_pid, record.get("started")))
+                     if p and pid_alive(p, since)), None)
+    if live_pid is not None:
+        if current and live_pid == prog_pid and state in ("running", *FINISHED):
+            status = state  # a finished state while alive: the process is printing its table and exiting
+        else:
+            status = "starting"
+        message = progress.get("message", "") if status != "starting" else "preparing the data (decoding audio)"
+        return Job(run, config, status, live_pid, progress if current else {}, record, message)
+    if current:
+        status = "stopped" if state == "running" else (state or "stopped")
+        message = progress.get("message", "")
+        if status == "stopped":
+            message = "the training process ended without finishing; launch it again to resume"
+        elif status == "failed" and not message:
+            message = log_tail(run)
+        return Job(run, config, status, None, progress, record, message)
+    if record:  # the launched process ended before any training progress
+        if record.get("cancel_requested"):
+            return Job(run, config, "cancelled", None, {}, record, "cancelled before training began")
+        if is_complete(config, None, run.parent):
+            return Job(run, config, "done", None, {}, record, "")
+        return Job(run, config, "failed", None, {}, record, log_tail(run) or "the training process ended early")
+    status = "done" if (run / "results.json").is_file() else "stopped"
+    return Job(run, config, status, None, {}, record, "")
+
+
+def list_jobs(root: Path | None = None) -> list[Job]:
+    """Every run in the store as a job, newest first (runs with an unreadable config are skipped)."""
+    jobs = []
+    for run in store.list_runs(root):
+        try:
+            jobs.append(job_status(run))
+        except (ValueError, TypeError, KeyError, OSError):
+            continue
+    return jobs
+
+
+def cancel(run: Path) -> bool:
+    """Stop a run's training process with SIGTERM (the CLI then marks it cancelled and keeps the
+    epochs and folds already done). False when no process of this run is alive."""
+    job = job_status(run)
+    if job.pid is None:
+        return False
+    if job.record:
+        store.write_json(run / JOB_FILE, {**job.record, "cancel_requested": time.time()})
+    try:
+        if job.pid == job.record.get("pid") and os.getpgid(job.pid) == job.pid != os.getpgrp():
+            os.killpg(job.pid, signal.SIGTERM)  # the job's whole session: the CLI and any helpers
+        else:
+            os.kill(job.pid, signal.SIGTERM)  # started elsewhere (a terminal): just that process
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait(run: Path, timeout: float = 60.0, poll: float = 0.2) -> Job:
+    """Poll a run until its job is no longer active (or `timeout` seconds pass); returns the job."""
+    deadline = time.time() + timeout
+    job = job_status(run)
+    while job.active and time.time() < deadline:
+        time.sleep(poll)
+        job = job_status(run)
+    return job
+
+
+def pid_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process `pid` runs (not a zombie) and, given `since` (a time.time() after the process
+    started), was not started later than that, i.e. is not an unrelated process reusing the pid."""
+    proc = _children.get(pid)
+    if proc is not None and proc.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = _proc_stat(pid)
+    if stat is None:  # no /proc (macOS): trust kill(pid, 0)
+        return True
+    state, start = stat
+    if state in ("Z", "X"):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        return False
+    return since is None or start is None or start <= since + 1.0
+
+
+def _proc_stat(pid: int) -> tuple[str, float | None] | None:
+    """(state letter, start time as time.time()) from /proc, or None where /proc is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    try:
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        start = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        start = None
+    return fields[0], start
+
+
+def log_tail(run: Path, lines: int = 1) -> str:
+    """The last non-empty line(s) of the run's train.log (where the CLI's error message lands)."""
+    try:
+        text = (run / LOG_FILE).read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def describe_progress(job: Job) -> tuple[float, str]:
+    """A progress-bar fraction and a line of text such as 'fold 3 (2 of 4) · epoch 40/100 · 12 min left'."""
+    p = job.progress
+    if job.status == "done":
+        return 1.0, "done"
+    if job.status == "starting":
+        return 0.0, job.message
+    fraction = float(p.get("fraction") or 0.0)
+    parts = []
+    folds = p.get("folds") or list(job.config.cv_folds)
+    if p.get("fold") is not None and p["fold"] in folds:
+        parts.append(f"fold {p['fold']} ({folds.index(p['fold']) + 1} of {len(folds)})")
+    if p.get("epochs"):
+        parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
+    if job.status == "running" and p.get("eta_s") is not None:
+        parts.append(f"{format_seconds(p['eta_s'])} left")
+    elif job.status != "running":
+        parts.append(job.status)
+    if job.message and job.status != "running":
+        parts.append(job.message)
+    elif p.get("message"):
+        parts.append(p["message"])
+    return min(max(fraction, 0.0), 1.0), " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+@contextlib.contextmanager
+def _launch_lock(run: Path) -> Iterator[None]:
+    """Serialise launches of one run across threads and processes (two tabs clicking at once)."""
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no cross-process lock
+        yield
+        return
+    with open(run / ".launch.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
