@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--folds", type=int, nargs="+", help="validation folds to train now (default: all)")
     t.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--spread-folds", action="store_true",
+                   help="under torchrun: give each process whole folds instead of a slice of every batch")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a trained run on the test fold",
@@ -92,6 +94,10 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fold", type=int, default=1)
     p.add_argument("--cv-folds", type=int, nargs="+", default=[2, 3, 4, 5])
+    p.add_argument("--sample-rate", type=int, default=16000, help="model sample rate in Hz")
+    p.add_argument("--duration", type=float, default=5.0, help="clip length in seconds (crop or zero-pad)")
+    p.add_argument("--window", type=int, default=16000, help="window length in samples")
+    p.add_argument("--hop", type=int, default=8000, help="hop between windows in samples")
 
 
 def _dataset(args):
@@ -105,16 +111,20 @@ def _dataset(args):
 
 
 def _config(args, dataset):
-    from .config import TrainConfig
+    from .config import PrepConfig, TrainConfig
     from .models import MODELS
 
     if args.model not in MODELS:
         raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
     if args.epochs < 1 or args.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be at least 1")
+    prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
+    if prep.window > prep.num_samples or prep.hop < 1:
+        raise ValueError(f"--window {prep.window} must fit in a clip of {prep.num_samples} samples, --hop at least 1")
     return TrainConfig(model=args.model, heads=args.heads, lr=args.lr, epochs=args.epochs,
                        batch_size=args.batch_size, weight_decay=args.weight_decay, seed=args.seed,
-                       test_fold=args.test_fold, cv_folds=tuple(args.cv_folds), dataset_id=dataset.fingerprint())
+                       test_fold=args.test_fold, cv_folds=tuple(args.cv_folds), prep=prep,
+                       dataset_id=dataset.fingerprint())
 
 
 def _validate_folds(config, dataset) -> None:
@@ -136,6 +146,7 @@ def _sigterm_as_interrupt() -> None:
 
 def cmd_train(args) -> int:
     from .device import describe, pick_device
+    from .distributed import Dist
     from .models import MODELS
     from .prepare import prepare
     from .train import train_run
@@ -149,12 +160,22 @@ def cmd_train(args) -> int:
     dataset = _dataset(args)
     config = _config(args, dataset)
     _validate_folds(config, dataset)
-    print(f"{config.label}: {len(dataset)} clips of {dataset.name}, device {describe(device)}, run {config.key()}",
-          file=sys.stderr)
-    prepared = prepare(dataset, config.prep)
-    run = train_run(config, prepared, folds=args.folds, device=device, root=args.checkpoints,
-                    show_bar=not args.quiet)
-    _print_results(run)
+    dist = Dist.from_env()
+    try:
+        if dist.is_main:
+            world = f", {dist.world} processes" if dist.active else ""
+            print(f"{config.label}: {len(dataset)} clips of {dataset.name}, device {describe(device)}{world}, "
+                  f"run {config.key()}", file=sys.stderr)
+            prepared = prepare(dataset, config.prep)  # rank 0 builds the cache; the others then read it
+        dist.barrier()
+        if not dist.is_main:
+            prepared = prepare(dataset, config.prep)
+        run = train_run(config, prepared, folds=args.folds, device=device, root=args.checkpoints,
+                        show_bar=not args.quiet, dist=dist, spread_folds=args.spread_folds)
+    finally:
+        dist.close()
+    if dist.is_main:
+        _print_results(run)
     return 0
 
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import store
 from .allocator import keep_freed_memory
 from .config import TrainConfig
+from .distributed import SINGLE, Dist
 from .features import frame
 from .models import ModelConfig, build_model
 from .prepare import Prepared
@@ -43,11 +44,13 @@ class Progress:
     started: float = field(default_factory=time.time)
     epoch_seconds: list[float] = field(default_factory=list)
     message: str = ""
+    enabled: bool = True  # False in the processes of a torchrun other than rank 0
 
     def update(self, **changes: Any) -> None:
         for k, v in changes.items():
             setattr(self, k, v)
-        store.write_json(self.path, self.as_dict())
+        if self.enabled:
+            store.write_json(self.path, self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         done_epochs = self._epochs_done()
@@ -68,39 +71,54 @@ class Progress:
 
 
 def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None = None,
-              device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True) -> Path:
-    """Train (or load from the cache) the fold models of `config`, evaluate them, return the run folder."""
+              device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True,
+              dist: Dist = SINGLE, spread_folds: bool = False) -> Path:
+    """Train (or load from the cache) the fold models of `config`, evaluate them, return the run folder.
+
+    Under torchrun (`dist` from `Dist.from_env`), every process trains each fold on its share of each
+    batch, or with `spread_folds` each process trains whole folds of its own; rank 0 evaluates.
+    """
     from .evaluate import evaluate_run  # evaluation needs the trained folds, not the other way round
 
     keep_freed_memory()
-    device = torch.device(device)
+    device = dist.device(torch.device(device))
     folds = list(folds or config.cv_folds)
     unknown = [f for f in folds if f not in config.cv_folds]
     if unknown:
         raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
     run = store.run_dir(config, root)
-    store.write_json(run / "config.json", config.to_dict())
     todo = [f for f in folds if not store.fold_complete(config, f, root)]
-    progress = Progress(run / "progress.json", folds, config.epochs)
+    mine = todo[dist.rank::dist.world] if spread_folds else todo
+    if dist.is_main:
+        store.write_json(run / "config.json", config.to_dict())
+    progress = Progress(run / "progress.json", mine if spread_folds else folds, config.epochs,
+                        enabled=dist.is_main)
     if todo:
         try:
-            for fold in folds:
-                if fold in todo:
-                    train_fold(config, prepared, fold, device, root, progress, show_bar)
+            for fold in mine:
+                train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
+                           dist=SINGLE if spread_folds else dist)
             progress.update(message="evaluating on the test fold")
         except BaseException as e:
             progress.update(status="cancelled" if isinstance(e, KeyboardInterrupt) else "failed",
                             message=f"{type(e).__name__}: {e}"[:500])
             raise
-    if todo or not (run / "results.json").is_file():
+        dist.barrier()
+    if dist.is_main and (todo or not (run / "results.json").is_file()):
         evaluate_run(config, prepared, root=root, device=device)
     progress.update(status="done", fold=None, message="")
+    dist.barrier()
     return run
 
 
 def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch.device,
-               root: Path | None = None, progress: Progress | None = None, show_bar: bool = True) -> list[dict]:
-    """Train on the cross-validation folds other than `fold`, validate on `fold`; returns the history."""
+               root: Path | None = None, progress: Progress | None = None, show_bar: bool = True,
+               dist: Dist = SINGLE) -> list[dict]:
+    """Train on the cross-validation folds other than `fold`, validate on `fold`; returns the history.
+
+    With an active `dist`, each process takes its slice of every batch and DistributedDataParallel
+    averages the gradients (SyncBatchNorm on CUDA; on CPU each process normalises its own slice).
+    """
     out = store.fold_dir(config, fold, root)
     train_folds = [f for f in config.cv_folds if f != fold]
     x_train, y_train = (t.to(device) for t in prepared.subset(train_folds))
@@ -109,6 +127,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     torch.manual_seed(config.seed * 1000 + fold)
     mcfg = model_config(config, len(prepared.classes))
     model = build_model(mcfg).to(device)
+    net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed * 1000 + fold)
     state = _resume_state(out / "resume.pt")
@@ -126,16 +145,18 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     for epoch in range(len(history) + 1, config.epochs + 1):
         t0 = time.time()
         perm = torch.randperm(len(y_train), generator=gen).to(device)
-        train_loss, train_acc = _train_epoch(model, opt, x_train, y_train, perm, config)
+        train_loss, train_acc = _train_epoch(net, opt, x_train, y_train, perm, config, dist)
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
         history.append(row)
         if val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"]):
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(model)}
-        store.save_torch({"model": _cpu_state(model), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                          "torch_rng": torch.get_rng_state(), "history": history, "best": best}, out / "resume.pt")
-        store.write_json(out / "history.json", history)
+        if dist.is_main:
+            store.save_torch({"model": _cpu_state(model), "optimizer": opt.state_dict(),
+                              "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                              "history": history, "best": best}, out / "resume.pt")
+            store.write_json(out / "history.json", history)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
         if progress:
@@ -143,6 +164,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
             progress.update(fold=fold, epoch=epoch)
     bar.close()
 
+    if not dist.is_main:
+        return history
     meta = {"model_config": mcfg.to_dict(), "classes": list(prepared.classes), "fold": fold,
             "config_key": config.key()}
     store.save_torch({**meta, "epoch": best["epoch"], "state_dict": best["state_dict"]}, out / "best.pt")
@@ -151,12 +174,23 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     return history
 
 
+def _wrap(model: nn.Module, device: torch.device, dist: Dist) -> nn.Module:
+    if not dist.active:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # converts in place
+        return DDP(model, device_ids=[device.index])
+    return DDP(model)
+
+
 def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 perm: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
+                 perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE) -> tuple[float, float]:
     model.train()
-    total_loss, correct = 0.0, 0
+    total_loss, correct, seen = 0.0, 0, 0
     for i in range(0, len(perm), config.batch_size):
-        idx = perm[i:i + config.batch_size]
+        idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
         xb = frame(x[idx], config.prep)  # (B, 1, 144000)
         logits = model(xb)
         loss = F.cross_entropy(logits, y[idx])
@@ -165,7 +199,9 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
         opt.step()
         total_loss += loss.item() * len(idx)
         correct += (logits.argmax(1) == y[idx]).sum().item()
-    return total_loss / len(perm), correct / len(perm)
+        seen += len(idx)
+    total_loss, correct, seen = dist.sum(total_loss, correct, seen)
+    return total_loss / seen, correct / seen
 
 
 @torch.no_grad()
