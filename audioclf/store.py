@@ -108,3 +108,22 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> torch.nn.Modul
 def load_torch_meta(path: Path) -> dict:
     """A checkpoint's metadata without its weights."""
     return {k: v for k, v in load_torch(path).items() if k != "state_dict"}
+
+
+def compact_run(run: Path) -> int:
+    """Store a finished run's fold weights in half precision (for shipping); returns bytes saved.
+
+    `load_model` turns them back into float32. Re-evaluate afterwards so that results.json
+    describes the weights as stored.
+    """
+    saved = 0
+    for path in sorted(run.glob("fold*/*.pt")):
+        if path.name == "resume.pt":
+            continue
+        ckpt = load_torch(path)
+        before = path.stat().st_size
+        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        ckpt["storage"] = "float16"
+        save_torch(ckpt, path)
+        saved += before - path.stat().st_size
+    return saved

@@ -1,0 +1,61 @@
+"""Write docs/results.md from the runs in the checkpoint store, beside the report's figures.
+
+    python bench/results_table.py [--checkpoints checkpoints] [--epochs 100]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audioclf import store  # noqa: E402
+from audioclf.report import fold_table_markdown  # noqa: E402
+
+REPORT = {"cnn": "46–55 %", "transformer-4h": "50–65 %"}
+ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
+
+
+def run_seconds(run: Path) -> float:
+    return sum(h["seconds"] for f in run.glob("fold*/history.json") for h in store.read_json(f, []))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
+    ap.add_argument("--preamble", type=Path, help="markdown to put before the tables")
+    args = ap.parse_args()
+    runs = {}
+    for run in store.list_runs(args.checkpoints):
+        cfg = store.load_config(run)
+        if cfg.epochs == args.epochs and (run / "results.json").is_file() and cfg.label not in runs:
+            runs[cfg.label] = run
+    lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
+    lines += ["## Summary: fold-1 test accuracy", "",
+              "| model | report | per fold model (mean ± std over folds) | range | fold ensemble | macro F1 (mean) | macro AUC (mean) | training time |",
+              "|---|---|---|---|---|---|---|---|"]
+    for label in ORDER:
+        if label not in runs:
+            continue
+        r = store.read_json(runs[label] / "results.json")
+        acc = r["summary"]["accuracy"]
+        lines.append(f"| {label} | {REPORT.get(label, '—')} | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} % | "
+                     f"{100 * min(acc['values']):.1f}–{100 * max(acc['values']):.1f} % | "
+                     f"{100 * r['ensemble']['accuracy']:.1f} % | {r['summary']['macro_f1']['mean']:.3f} | "
+                     f"{r['summary']['macro_auc']['mean']:.3f} | {run_seconds(runs[label]) / 60:.1f} min |")
+    lines += ["", "## Per fold (validation fold k; the other three train; fold 1 is the test set)", ""]
+    for label in ORDER:
+        if label in runs:
+            lines += [fold_table_markdown(store.read_json(runs[label] / "results.json")), "",
+                      f"Run folder: `checkpoints/{runs[label].name}`", ""]
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
