@@ -78,8 +78,6 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
     Under torchrun (`dist` from `Dist.from_env`), every process trains each fold on its share of each
     batch, or with `spread_folds` each process trains whole folds of its own; rank 0 evaluates.
     """
-    from .evaluate import evaluate_run  # evaluation needs the trained folds, not the other way round
-
     keep_freed_memory()
     device = dist.device(torch.device(device))
     folds = list(folds or config.cv_folds)
@@ -105,6 +103,8 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
             raise
         dist.barrier()
     if dist.is_main and (todo or not (run / "results.json").is_file()):
+        from .evaluate import evaluate_run  # imports scikit-learn (~1 s): only when there is work
+
         evaluate_run(config, prepared, root=root, device=device)
     progress.update(status="done", fold=None, message="")
     dist.barrier()
