@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download a dataset", description="Download the official ESC-50 archive.")
     d.add_argument("dataset", choices=["esc50"])
     d.add_argument("--dest", type=Path, default=Path("data"), help="folder to put esc50/ in (default: ./data)")
+    d.add_argument("--url", help="archive URL (default: the official GitHub archive; for a mirror)")
     d.set_defaults(func=cmd_download)
     return p
 
@@ -288,8 +289,8 @@ def cmd_compact(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .download import download_esc50
+    from .download import ESC50_URL, download_esc50
 
-    path = download_esc50(args.dest)
+    path = download_esc50(args.dest, url=args.url or ESC50_URL)
     print(f"ESC-50 is in {path}; use it with --data {path} (or set AUDIOCLF_DATA={path})")
     return 0

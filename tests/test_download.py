@@ -274,3 +274,15 @@ def test_incomplete_existing_folder_is_not_clobbered(server: Server, tmp_path: P
         download_esc50(tmp_path, url=url, show_bar=False, timeout=10)
     assert keep.read_text() == "user data"
     assert server.hits["/esc50.zip"] == 0
+
+
+def test_cli_download_through_a_mirror_url(server: Server, tmp_path: Path, capsys) -> None:
+    from audioclf.cli import main
+
+    url = server.add("/mirror.zip", GOOD_ZIP)
+    assert main(["download", "esc50", "--dest", str(tmp_path), "--url", url]) == 0
+    assert (tmp_path / "esc50" / "meta" / "esc50.csv").read_text() == CSV_TEXT
+    assert "--data" in capsys.readouterr().out
+    assert main(["download", "esc50", "--dest", str(tmp_path / "other"), "--url", server.base + "/nope.zip"]) == 2
+    err = capsys.readouterr().err
+    assert "404" in err and "nope.zip" in err and "Traceback" not in err and not (tmp_path / "other" / "esc50").exists()
