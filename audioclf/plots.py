@@ -1,0 +1,210 @@
+"""Plotly figures for the app: pure functions from arrays and result dicts to `go.Figure`s."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .config import PrepConfig
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+           "#bcbd22", "#7f7f7f")
+
+
+def _envelope(wave: np.ndarray, sr: int, points: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min/max envelope of a long waveform for drawing: times, lows, highs (about `points` each)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    step = max(1, len(wave) // points)
+    n = len(wave) // step * step
+    if n == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    blocks = wave[:n].reshape(-1, step)
+    t = (np.arange(len(blocks)) * step + step / 2) / sr
+    return t, blocks.min(1), blocks.max(1)
+
+
+def _add_wave(fig: go.Figure, wave: np.ndarray, sr: int, row: int | None = None, col: int | None = None) -> None:
+    t, lo, hi = _envelope(wave, sr)
+    kw = {"row": row, "col": col} if row else {}
+    fig.add_trace(go.Scatter(x=np.concatenate([t, t[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
+                             mode="lines", line=dict(width=0.5, color="#1f77b4"), name="waveform",
+                             hoverinfo="skip", showlegend=False), **kw)
+
+
+def waveform_figure(wave: np.ndarray, sr: int, prep: PrepConfig | None = None, title: str = "") -> go.Figure:
+    """The waveform, with the model's windows marked as numbered bands when `prep` is given.
+
+    Consecutive windows overlap (50 % by default), so they alternate between an upper and a lower band.
+    """
+    fig = go.Figure()
+    _add_wave(fig, wave, sr)
+    peak = float(np.abs(wave).max()) if len(wave) else 1.0
+    peak = peak or 1.0
+    if prep is not None:
+        for w in range(prep.num_windows):
+            x0 = w * prep.hop / prep.sample_rate
+            x1 = x0 + prep.window / prep.sample_rate
+            lane = w % 2
+            y0, y1 = (peak * 1.08, peak * 1.28) if lane == 0 else (peak * 1.32, peak * 1.52)
+            color = PALETTE[w % len(PALETTE)]
+            fig.add_shape(type="rect", x0=x0, x1=x1, y0=-peak, y1=peak, line_width=0, fillcolor=color,
+                          opacity=0.06, layer="below")
+            fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=color, width=1),
+                          fillcolor=color, opacity=0.45)
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=f"window {w + 1}", showarrow=False,
+                               font=dict(size=10))
+    fig.update_layout(title=title or None, height=300, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis_title="time (s)", yaxis_title="amplitude")
+    return fig
+
+
+def spectrogram_figure(spec_db: np.ndarray, sr: int, hop_length: int = 256, title: str = "") -> go.Figure:
+    """A log-mel spectrogram (n_mels, frames) in dB as a heatmap, time in seconds."""
+    t = np.arange(spec_db.shape[1]) * hop_length / sr
+    fig = go.Figure(go.Heatmap(z=spec_db, x=t, y=np.arange(spec_db.shape[0]), colorscale="Viridis",
+                               colorbar=dict(title="dB")))
+    fig.update_layout(title=title or None, height=300, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis_title="time (s)", yaxis_title="mel band")
+    return fig
+
+
+def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figure:
+    """Loss (left) and accuracy (right) per epoch; one colour per curve set, training solid and
+    validation dashed. `histories` maps a name ('fold 2', 'cnn', ...) to its per-epoch rows."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    for i, (name, rows) in enumerate(histories.items()):
+        color = PALETTE[i % len(PALETTE)]
+        epochs = [r["epoch"] for r in rows]
+        for col, metric in ((1, "loss"), (2, "acc")):
+            for split, dash in (("train", "solid"), ("val", "dash")):
+                fig.add_trace(go.Scatter(x=epochs, y=[r[f"{split}_{metric}"] for r in rows], mode="lines+markers"
+                                         if len(rows) < 20 else "lines", line=dict(color=color, dash=dash),
+                                         name=f"{name} {split}", legendgroup=name, showlegend=col == 1),
+                              row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(title=title or None, height=340, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "") -> go.Figure:
+    m = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m,
+                               texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z} clips"
+                               "<extra></extra>"))
+    fig.update_layout(title=title or None, height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    return fig
+
+
+def roc_figure(roc: dict[str, dict], title: str = "") -> go.Figure:
+    """One-vs-rest ROC curve per class, AUC in the legend."""
+    fig = go.Figure()
+    for i, (name, c) in enumerate(roc.items()):
+        fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=f"{name} (AUC {c['auc']:.2f})",
+                                 line=dict(color=PALETTE[i % len(PALETTE)])))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"),
+                             name="chance", hoverinfo="skip"))
+    fig.update_layout(title=title or None, height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      xaxis_title="false positive rate", yaxis_title="true positive rate")
+    return fig
+
+
+def per_class_figure(per_class: dict[str, dict], title: str = "") -> go.Figure:
+    classes = list(per_class)
+    fig = go.Figure([go.Bar(x=classes, y=[per_class[c][m] for c in classes], name=m)
+                     for m in ("precision", "recall", "f1")])
+    fig.update_layout(barmode="group", title=title or None, height=340, yaxis_range=[0, 1.02],
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def class_fold_figure(counts: dict[str, dict[int, int]]) -> go.Figure:
+    """Clips per class, stacked by fold. `counts[class][fold]`."""
+    classes = list(counts)
+    folds = sorted({f for c in counts.values() for f in c})
+    fig = go.Figure([go.Bar(x=classes, y=[counts[c].get(f, 0) for c in classes], name=f"fold {f}")
+                     for f in folds])
+    fig.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="clips")
+    return fig
+
+
+def proba_figure(per_model: dict[str, np.ndarray], classes: Sequence[str], k: int = 5) -> go.Figure:
+    """Horizontal bars of the top `k` classes (by the ensemble, else the first model), one bar per model."""
+    ref = per_model.get("ensemble", next(iter(per_model.values())))
+    order = list(np.argsort(ref)[::-1][:k])[::-1]  # best at the top
+    fig = go.Figure()
+    for i, (name, p) in enumerate(per_model.items()):
+        ens = name == "ensemble"
+        fig.add_trace(go.Bar(y=[classes[j] for j in order], x=[float(p[j]) for j in order], orientation="h",
+                             name=name, marker=dict(color="#111111" if ens else PALETTE[i % len(PALETTE)],
+                                                    opacity=1.0 if ens else 0.55),
+                             text=[f"{float(p[j]):.2f}" for j in order] if ens else None,
+                             textposition="outside"))
+    fig.update_layout(barmode="group", height=120 + 60 * len(order), xaxis=dict(range=[0, 1.1], title="probability"),
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def over_time_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequence[str], k: int = 4,
+                     clip_seconds: float = 5.0) -> go.Figure:
+    """The ensemble's probability of the `k` most likely classes for each clip-long segment."""
+    proba = np.asarray(proba)
+    top = np.argsort(proba.mean(0))[::-1][:k]
+    mid = np.asarray(starts) + clip_seconds / 2
+    fig = go.Figure([go.Scatter(x=mid, y=proba[:, j], mode="lines+markers", name=classes[j],
+                                line=dict(color=PALETTE[n % len(PALETTE)])) for n, j in enumerate(top)])
+    fig.update_layout(height=320, yaxis=dict(range=[0, 1.02], title="probability"),
+                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s segment",
+                      margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def attention_heatmaps(att: np.ndarray, title: str = "") -> go.Figure:
+    """Every block's attention per head, (blocks, heads, T, T): one heatmap per block (rows) and head
+    (columns); token 0 is CLS, row = the token that attends, column = the token attended to."""
+    blocks, heads = att.shape[:2]
+    fig = make_subplots(rows=blocks, cols=heads, horizontal_spacing=0.03, vertical_spacing=0.08,
+                        subplot_titles=[f"block {b + 1}, head {h + 1}" for b in range(blocks) for h in range(heads)])
+    for b in range(blocks):
+        for h in range(heads):
+            fig.add_trace(go.Heatmap(z=att[b, h], colorscale="Magma", coloraxis="coloraxis",
+                                     hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"),
+                          row=b + 1, col=h + 1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(coloraxis=dict(colorscale="Magma", cmin=0, cmax=float(np.quantile(att, 0.995)) or None,
+                                     colorbar=dict(title="weight")),
+                      height=260 * blocks + 40, title=title or None, margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: np.ndarray,
+                         uniform: np.ndarray | None = None, first_block: int = 1, height: int = 460,
+                         title: str = "") -> go.Figure:
+    """The waveform (top) and, on the same time axis, the CLS token's attention per second of the clip
+    (bottom), one line per block and head; `density` is (blocks, heads, bins) (see
+    `audioclf.attention.attention_over_time`). The last block is shown; the others are a legend click
+    away. `uniform` draws what attention spread evenly over the tokens would give."""
+    blocks, heads = density.shape[:2]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.05)
+    _add_wave(fig, wave, sr, row=1, col=1)
+    for b in range(blocks):
+        for h in range(heads):
+            fig.add_trace(go.Scatter(x=times, y=density[b, h], mode="lines", line=dict(width=1.5, shape="hvh",
+                                     color=PALETTE[h % len(PALETTE)], dash="solid" if b == blocks - 1 else "dot"),
+                                     name=f"block {first_block + b}, head {h + 1}",
+                                     visible=True if b == blocks - 1 else "legendonly",
+                                     hovertemplate="t=%{x:.2f} s<br>%{y:.3f} per second<extra></extra>"),
+                          row=2, col=1)
+    if uniform is not None:
+        fig.add_trace(go.Scatter(x=times, y=uniform, mode="lines", line=dict(color="grey", dash="dot", shape="hvh"),
+                                 name="even attention", hoverinfo="skip"), row=2, col=1)
+    fig.update_yaxes(title_text="amplitude", row=1, col=1)
+    fig.update_yaxes(title_text="attention per second", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="time in the clip (s)", row=2, col=1)
+    fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

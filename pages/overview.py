@@ -1,0 +1,136 @@
+"""Overview: the dataset, the models, the trained runs; getting a dataset when there is none."""
+from pathlib import Path
+
+import streamlit as st
+
+import ui
+from audioclf import jobs, plots, runs, store
+from audioclf.data import DataError, open_dataset
+
+st.title("audioclf: environmental sound classification")
+st.markdown(
+    "Classify short everyday sounds (a dog barking, rain, a chainsaw...) with two small neural networks "
+    "that read raw audio: a **CNN** and a **CNN + transformer**. Each model is trained with cross-validation: "
+    "**fold 1** is held out as the test set, and each of the other folds serves once as the validation set, "
+    "so every configuration gives one model per validation fold plus their **ensemble**.")
+steps = st.columns(5)
+for col, (page, label, icon, text) in zip(steps, [
+        ("pages/clips.py", "Clips", ":material/library_music:", "listen to the data and see what the models see"),
+        ("pages/train.py", "Train", ":material/model_training:", "train a model in the background"),
+        ("pages/compare.py", "Compare", ":material/compare_arrows:", "accuracy tables, curves, confusion, ROC"),
+        ("pages/attention.py", "Attention", ":material/visibility:", "where the transformer listens"),
+        ("pages/predict.py", "Predict", ":material/hearing:", "classify your own recording")]):
+    with col:
+        st.page_link(page, label=label, icon=icon)
+        st.caption(text)
+
+
+DESCRIPTIONS = {
+    "cnn": "4 × (conv, ReLU, max-pool, batch-norm) → 128 steps × 64 channels → dense 64 → classes",
+    "transformer": "the same 4 conv blocks → 128 tokens of width 64 + CLS → 2 encoder blocks → MLP on CLS",
+}
+
+
+@st.cache_data(show_spinner="Counting model parameters…")
+def model_rows(n_classes: int) -> list[dict]:
+    from audioclf.models import MODELS, ModelConfig, build_model, count_parameters
+
+    rows = []
+    for name in MODELS:
+        for heads in ((1, 2, 4) if name == "transformer" else (None,)):
+            model = build_model(ModelConfig(name=name, n_classes=n_classes, heads=heads or 4))
+            rows.append({"model": "CNN" if name == "cnn" else f"CNN + transformer, {heads} head{'s' * (heads > 1)}",
+                         "name in the app": name if name == "cnn" else f"{name}-{heads}h",
+                         "trainable parameters": count_parameters(model),
+                         "layers": DESCRIPTIONS[name]})
+    return rows
+
+
+def download_form() -> None:
+    st.markdown("**Download ESC-50** (2,000 five-second clips, 50 classes, about 600 MB; ESC-10 is a 400-clip "
+                "subset of it). The archive comes from the dataset's GitHub page and is unpacked into the folder "
+                "below; nothing appears there until the download is complete.")
+    dest = st.text_input("Download into", value="data", key="download_dest")
+    if st.button("Download ESC-50", icon=":material/download:", key="download"):
+        from audioclf.download import DownloadError, download_esc50
+
+        bar = st.progress(0.0, text="Connecting…")
+
+        def progress(done: int, total: int | None) -> None:
+            if total:
+                bar.progress(min(done / total, 1.0), text=f"{done / 2**20:.0f} of {total / 2**20:.0f} MB")
+            else:
+                bar.progress(0.0, text=f"{done / 2**20:.0f} MB downloaded")
+
+        try:
+            path = download_esc50(Path(dest).expanduser(), progress=progress, show_bar=False)
+        except (DownloadError, OSError) as e:
+            bar.empty()
+            st.error(f"The download failed: {e}")
+        else:
+            bar.progress(1.0, text="Done")
+            ui.use_dataset(path)
+
+
+def folder_form() -> None:
+    st.markdown("**Or use a folder you already have**: an ESC-50 folder (with `audio/` and `meta/esc50.csv`), "
+                "or your own sounds with one sub-folder per class (`dogs/*.wav`, `rain/*.wav`, ...); folds are "
+                "then assigned once and recorded in the folder.")
+    path = st.text_input("Dataset folder", key="overview_folder", placeholder="/path/to/ESC-50")
+    if st.button("Use this folder", key="use_folder") and path.strip():
+        try:
+            open_dataset(path.strip())
+        except (DataError, OSError) as e:
+            st.error(f"That folder can't be used: {e}")
+        else:
+            ui.use_dataset(path.strip())
+
+
+st.header("Dataset")
+ds, err = ui.dataset_or_error()
+if ds is None:
+    if err:
+        st.error(f"The dataset folder in the sidebar can't be used: {err}")
+    else:
+        st.warning("No dataset yet. Get one of these to start:")
+    left, right = st.columns(2)
+    with left:
+        download_form()
+    with right:
+        folder_form()
+else:
+    c = st.columns(4)
+    c[0].metric("clips", len(ds))
+    c[1].metric("classes", len(ds.classes))
+    c[2].metric("folds", len(ds.folds))
+    c[3].metric("test fold", 1)
+    st.caption(f"`{ds.root}` · data fingerprint `{ds.fingerprint()}`")
+    counts = {name: {} for name in ds.classes}
+    for clip in ds.clips:
+        row = counts[ds.classes[clip.label]]
+        row[clip.fold] = row.get(clip.fold, 0) + 1
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(plots.class_fold_figure(counts), key="class_folds")
+    with right:
+        table = ui.as_table([{"class": k, **{f"fold {f}": v.get(f, 0) for f in ds.folds},
+                              "total": sum(v.values())} for k, v in counts.items()])
+        st.dataframe(table, hide_index=True)
+
+st.header("Models")
+st.markdown("Both read the raw 16 kHz waveform: 5 s cut into **9 one-second windows** with 50 % overlap, "
+            "stacked end to end. The transformer's parameter count is the same for 1, 2 and 4 heads "
+            "(the heads split the same width).")
+st.dataframe(ui.as_table(model_rows(len(ds.classes) if ds else 10)), hide_index=True,
+             column_config={"trainable parameters": st.column_config.NumberColumn(format="localized")})
+
+st.header("Trained runs")
+all_jobs = jobs.list_jobs()
+if not all_jobs:
+    ui.no_runs_message("Nothing is trained yet")
+else:
+    st.dataframe(ui.as_table([runs.run_row(j.run, j.status, j.config) for j in all_jobs]), hide_index=True,
+                 column_config={"lr": st.column_config.NumberColumn(format="%g"),
+                                "ensemble test accuracy": st.column_config.NumberColumn(format="%.3f")})
+    st.caption(f"{len(all_jobs)} run(s) in `{store.checkpoints_dir().resolve()}`. Start or follow training "
+               "on **Train**; compare the results on **Compare**.")

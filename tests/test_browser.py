@@ -1,0 +1,155 @@
+"""End to end in a real browser: `streamlit run app.py` on a free port, every page in headless Chromium,
+a clip uploaded on Predict and its predicted class read back from the page, a screenshot of each page.
+
+Skipped where Chromium (/usr/bin/chromium) or the playwright package is missing. Screenshots go to
+test-artifacts/screenshots/ (git-ignored), or to $AUDIOCLF_SCREENSHOTS.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import appdata
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[1]
+SHOTS = Path(os.environ.get("AUDIOCLF_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
+PAGES = [("", "Overview", "audioclf: environmental sound classification"), ("clips", "Clips", "Clips"),
+         ("train", "Train", "Train"), ("compare", "Compare", "Compare"), ("attention", "Attention", "Attention"),
+         ("predict", "Predict", "Predict")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not CHROMIUM.is_file():
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    pytest.importorskip("playwright.sync_api")
+    data = appdata.build(tmp_path_factory.getbasetemp() / "appdata")
+    port = free_port()
+    env = {**os.environ, **data.env(), "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
+        time.sleep(0.3)
+    yield url, data
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def settle(pg) -> None:
+    """Wait until the script run is over (the 'running' indicator gone) and the charts are drawn."""
+    pg.wait_for_selector('[data-testid="stApp"]')
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    pg.wait_for_timeout(1500)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def screenshot(pg, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport until it fits."""
+    measure = """() => Math.max(...['stMain', 'stMainBlockContainer', 'stAppViewContainer'].map(
+        id => (document.querySelector(`[data-testid="${id}"]`) || {scrollHeight: 0}).scrollHeight))"""
+    height = 0
+    for _ in range(5):  # charts lay out after the resize, which can grow the page again
+        new = int(pg.evaluate(measure))
+        if new <= height:
+            break
+        height = new
+        pg.set_viewport_size({"width": 1400, "height": min(max(height + 40, 1000), 12000)})
+        pg.wait_for_timeout(700)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    pg.screenshot(path=str(path))
+    pg.set_viewport_size({"width": 1400, "height": 1000})
+    return path
+
+
+def test_every_page_renders(server, page):
+    url, _ = server
+    for path, title, heading in PAGES:
+        page.goto(f"{url}/{path}")
+        page.get_by_role("heading", name=heading).first.wait_for()
+        settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0, f"{title}: exception on the page"
+        # The sidebar names the dataset and the device.
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "30 clips" in sidebar and "Device" in sidebar
+        assert screenshot(page, title.lower()).stat().st_size > 10_000
+    # Page-specific content, on the pages we just saw.
+    page.goto(f"{url}/compare")
+    settle(page)
+    assert page.get_by_text("Per-fold table").count() > 0
+    assert page.locator(".js-plotly-plot").count() > 0
+
+
+def test_predict_upload_in_browser(server, page, tmp_path):
+    url, _ = server
+    clip = tmp_path / "whistle.wav"
+    clip.write_bytes(appdata.wav_bytes(2500.0, seconds=7.0, sr=44100, channels=2))  # longer than 5 s: over time
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict").first.wait_for()
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
+    verdict = page.get_by_text(re.compile(r"Predicted: "))
+    verdict.first.wait_for(timeout=60_000)
+    settle(page)
+    text = verdict.first.inner_text()
+    predicted = re.search(r"Predicted: (\S+)", text).group(1)
+    assert predicted in appdata.CLASSES
+    assert page.get_by_text("Over time").count() > 0
+    screenshot(page, "predict-result")
+
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    page.get_by_text(re.compile("can't be classified")).first.wait_for(timeout=60_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "predict-error")

@@ -1,0 +1,246 @@
+"""Streamlit pieces shared by app.py and the pages: the dataset choice, cached loaders, empty states.
+
+Layout and caching only; the work is done by `audioclf`.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from audioclf import store
+from audioclf.config import PrepConfig
+from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
+
+DATA_KEY = "data_dir"
+SUBSET_KEY = "subset"
+DATA_REQUEST_KEY = "data_dir_request"  # set by a page, applied before the sidebar draws its widget
+UPLOAD_LIMIT_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
+AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
+
+
+# --- dataset choice --------------------------------------------------------------------------------
+
+def init_state() -> None:
+    ss = st.session_state
+    if DATA_REQUEST_KEY in ss:
+        ss[DATA_KEY] = ss.pop(DATA_REQUEST_KEY)
+    if DATA_KEY not in ss:
+        ss[DATA_KEY] = str(default_data_dir() or "")
+    ss.setdefault(SUBSET_KEY, "esc10")
+
+
+def use_dataset(path: str | Path) -> None:
+    """Switch the app to another dataset folder (from a page) and rerun."""
+    st.session_state[DATA_REQUEST_KEY] = str(path)
+    st.rerun()
+
+
+@st.cache_data(show_spinner="Reading the dataset…", ttl=300, max_entries=8)
+def load_dataset(path: str, subset: str) -> Dataset:
+    return open_dataset(path, subset)
+
+
+def dataset_or_error() -> tuple[Dataset | None, str | None]:
+    """The chosen dataset, or None and what is wrong with the chosen folder (None if none is chosen)."""
+    raw = str(st.session_state.get(DATA_KEY, "")).strip()
+    if not raw:
+        return None, None
+    try:
+        return load_dataset(str(Path(raw).expanduser().resolve()), st.session_state.get(SUBSET_KEY, "esc10")), None
+    except DataError as e:
+        return None, str(e)
+    except OSError as e:
+        return None, f"{raw}: {e.strerror or e}"
+
+
+def is_esc50_layout(path: str) -> bool:
+    return bool(path) and (Path(path).expanduser() / "meta" / "esc50.csv").is_file()
+
+
+def require_dataset() -> Dataset:
+    """The chosen dataset; otherwise explain what to do and stop the page."""
+    ds, err = dataset_or_error()
+    if ds is not None:
+        return ds
+    if err:
+        st.error(f"The dataset folder can't be used: {err}")
+    else:
+        st.info("No dataset is chosen yet. This page needs one.")
+    st.markdown("Enter a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
+    st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def device_name() -> str:
+    from audioclf.device import describe, pick_device
+
+    return describe(pick_device())
+
+
+@st.cache_resource(show_spinner=False)
+def device() -> str:
+    from audioclf.device import pick_device
+
+    return str(pick_device())
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.text_input("Dataset folder", key=DATA_KEY, placeholder="e.g. data/esc50",
+                      help="An ESC-50 folder (audio/ and meta/esc50.csv) or your own folder with one "
+                           "sub-folder of audio files per class.")
+        if is_esc50_layout(st.session_state[DATA_KEY]):
+            st.radio("Subset", ["esc10", "esc50"], key=SUBSET_KEY, horizontal=True,
+                     format_func={"esc10": "ESC-10 (10 classes)", "esc50": "ESC-50 (50 classes)"}.get)
+        ds, err = dataset_or_error()
+        if ds is not None:
+            st.success(f"**{ds.name}**: {len(ds)} clips, {len(ds.classes)} classes, "
+                       f"folds {', '.join(map(str, ds.folds))}", icon=":material/library_music:")
+        elif err:
+            st.error(err, icon=":material/error:")
+        else:
+            st.warning("No dataset chosen: see Overview.", icon=":material/folder_off:")
+        st.markdown(f"**Device:** {device_name()}")
+        st.caption(f"Trained runs are kept in `{store.checkpoints_dir().resolve()}`")
+
+
+# --- runs and models -------------------------------------------------------------------------------
+
+def weights_stamp(run: Path, which: str = "best") -> str:
+    """Changes whenever a fold's weights change, so cached models are reloaded after training."""
+    parts = []
+    for p in sorted(run.glob(f"fold*/{which}.pt")):
+        parts.append(f"{p.parent.name}:{p.stat().st_mtime_ns}")
+    return "|".join(parts)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the fold models…")
+def _ensemble(run: str, stamp: str, device: str):
+    from audioclf.predict import load_ensemble
+
+    return load_ensemble(Path(run), device=device)  # eval mode, never mutated
+
+
+def ensemble(run: Path):
+    return _ensemble(str(run), weights_stamp(run), device())
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading the model…")
+def _fold_model(path: str, mtime: int, device: str):
+    return store.load_model(Path(path), device)  # eval mode, never mutated
+
+
+def fold_model(run: Path, fold: int, which: str = "best"):
+    path = run / f"fold{fold}" / f"{which}.pt"
+    return _fold_model(str(path), path.stat().st_mtime_ns, device())
+
+
+def runs_with_weights(root: Path | None = None, model: str | None = None) -> list[Path]:
+    """Runs (newest first) with at least one finished fold model, optionally of one model family."""
+    out = []
+    for run in store.list_runs(root):
+        try:
+            cfg = store.load_config(run)
+        except (ValueError, TypeError, KeyError, OSError):
+            continue
+        if (model is None or cfg.model == model) and any(run.glob("fold*/best.pt")):
+            out.append(run)
+    return out
+
+
+def complete_first(runs: list[Path]) -> list[Path]:
+    """Runs with every fold trained and evaluated first (newest first within each group)."""
+    from audioclf.jobs import is_complete
+
+    def complete(run: Path) -> bool:
+        try:
+            return is_complete(store.load_config(run), root=run.parent)
+        except (ValueError, TypeError, KeyError, OSError):
+            return False
+
+    return sorted(runs, key=lambda r: not complete(r))
+
+
+def run_label(run: Path) -> str:
+    from audioclf.runs import describe
+
+    try:
+        return describe(run)
+    except (ValueError, TypeError, KeyError, OSError):
+        return run.name
+
+
+def no_runs_message(what: str = "This page needs a trained run") -> None:
+    st.info(f"{what}, and there is none in `{store.checkpoints_dir().resolve()}` yet. "
+            "Train one on the **Train** page (a couple of epochs is enough to try the app).")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+# --- clips -----------------------------------------------------------------------------------------
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def clip_view(path: str, mtime: int, prep: PrepConfig = PrepConfig()) -> dict:
+    """A dataset clip as the models see it (mono, resampled, cut or padded) and its log-mel spectrogram."""
+    from audioclf.audio import load_audio
+    from audioclf.features import log_mel, waveform
+
+    data, sr = load_audio(path)
+    wave = waveform(data, sr, prep).numpy()
+    return {"wave": wave, "sr": prep.sample_rate, "orig_sr": sr, "channels": data.shape[0],
+            "seconds": data.shape[1] / sr, "mel": log_mel(wave, prep.sample_rate)}
+
+
+def read_upload(uploaded) -> tuple[bytes, str] | None:
+    """The bytes and name of an uploaded or recorded clip, or None (with a message) if it is unusable."""
+    if uploaded is None:
+        return None
+    size = getattr(uploaded, "size", None)
+    if size is not None and size > UPLOAD_LIMIT_MB * 1024 * 1024:
+        st.error(f"{uploaded.name}: the file is {size / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT_MB} MB.")
+        return None
+    data = uploaded.getvalue()
+    if not data:
+        st.error(f"{uploaded.name}: the file is empty (0 bytes).")
+        return None
+    return data, getattr(uploaded, "name", "") or "recording.wav"
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def audio_mime(name: str) -> str:
+    ext = Path(name).suffix.lower().lstrip(".")
+    return {"mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}.get(ext, "audio/wav")
+
+
+def as_table(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+FOLD_COLUMNS = {"fold": "val fold", "epoch": "best epoch", "train_loss": "train loss", "train_acc": "train acc",
+                "val_acc": "val acc", "test_acc": "test acc", "test_macro_f1": "test macro F1"}
+
+
+def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 3):
+    """A table for st.dataframe: columns renamed, floats to `digits` places, missing values blank."""
+    df = as_table(rows)
+    if names:
+        df = df.rename(columns=names)
+    floats = [c for c in df.columns if df[c].dtype.kind == "f" or (df[c].dtype == object and df[c].map(
+        lambda v: v is None or isinstance(v, float)).all())]
+    fmt = {c: (lambda v, d=digits: "" if v is None or v != v else (f"{v:.{d}f}" if isinstance(v, float) else str(v)))
+           for c in floats}
+    fmt.update({c: (lambda v: "" if v is None or v != v else f"{int(v)}") for c in df.columns
+                if c in ("best epoch",)})
+    return df.style.format(fmt, na_rep="")
+
+
+def fmt_float(x, digits: int = 3) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
