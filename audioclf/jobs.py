@@ -31,6 +31,7 @@ JOB_FILE = "job.json"
 LOG_FILE = "train.log"
 ACTIVE = ("starting", "running")
 FINISHED = ("done", "failed", "cancelled")
+CANCELLED_MESSAGE = "cancelled: the finished epochs and folds are kept; launch it again to resume"
 
 # Processes this interpreter started, so that they can be reaped (a dead child that nobody waits
 # for stays a zombie, which `kill(pid, 0)` still reports as alive).
@@ -200,6 +201,7 @@ def job_status(run: Path, config: TrainConfig | None = None) -> Job:
         else:
             status = "starting"
         message = progress.get("message", "") if status != "starting" else "preparing the data (decoding audio)"
+        message = CANCELLED_MESSAGE if status == "cancelled" else message
         return Job(run, config, status, live_pid, progress if current else {}, record, message)
     if current:
         status = "stopped" if state == "running" else (state or "stopped")
@@ -208,6 +210,8 @@ def job_status(run: Path, config: TrainConfig | None = None) -> Job:
             message = "the training process ended without finishing; launch it again to resume"
         elif status == "failed" and not message:
             message = log_tail(run)
+        elif status == "cancelled":
+            message = CANCELLED_MESSAGE
         return Job(run, config, status, None, progress, record, message)
     if record:  # the launched process ended before any training progress
         if record.get("cancel_requested"):
@@ -234,7 +238,7 @@ def cancel(run: Path) -> bool:
     """Stop a run's training process with SIGTERM (the CLI then marks it cancelled and keeps the
     epochs and folds already done). False when no process of this run is alive."""
     job = job_status(run)
-    if job.pid is None:
+    if job.pid is None or not job.active:
         return False
     if job.record:
         store.write_json(run / JOB_FILE, {**job.record, "cancel_requested": time.time()})
