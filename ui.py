@@ -14,9 +14,11 @@ from audioclf import store
 from audioclf.config import PrepConfig
 from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
 
+# The chosen dataset lives in plain session keys; the sidebar's widgets (keys with a "_input" suffix)
+# are refilled from them on every run and copy back on change, so the choice survives page switches
+# and can be changed from a page.
 DATA_KEY = "data_dir"
 SUBSET_KEY = "subset"
-DATA_REQUEST_KEY = "data_dir_request"  # set by a page, applied before the sidebar draws its widget
 UPLOAD_LIMIT_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 
@@ -25,8 +27,6 @@ AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 
 def init_state() -> None:
     ss = st.session_state
-    if DATA_REQUEST_KEY in ss:
-        ss[DATA_KEY] = ss.pop(DATA_REQUEST_KEY)
     if DATA_KEY not in ss:
         ss[DATA_KEY] = str(default_data_dir() or "")
     ss.setdefault(SUBSET_KEY, "esc10")
@@ -34,8 +34,12 @@ def init_state() -> None:
 
 def use_dataset(path: str | Path) -> None:
     """Switch the app to another dataset folder (from a page) and rerun."""
-    st.session_state[DATA_REQUEST_KEY] = str(path)
+    st.session_state[DATA_KEY] = str(path)
     st.rerun()
+
+
+def _copy_back(key: str) -> None:
+    st.session_state[key] = st.session_state[f"{key}_input"]
 
 
 @st.cache_data(show_spinner="Reading the dataset…", ttl=300, max_entries=8)
@@ -90,11 +94,16 @@ def device() -> str:
 
 def sidebar() -> None:
     with st.sidebar:
-        st.text_input("Dataset folder", key=DATA_KEY, placeholder="e.g. data/esc50",
+        ss = st.session_state
+        ss[f"{DATA_KEY}_input"] = ss[DATA_KEY]
+        st.text_input("Dataset folder", key=f"{DATA_KEY}_input", placeholder="e.g. data/esc50",
+                      on_change=_copy_back, args=(DATA_KEY,),
                       help="An ESC-50 folder (audio/ and meta/esc50.csv) or your own folder with one "
                            "sub-folder of audio files per class.")
-        if is_esc50_layout(st.session_state[DATA_KEY]):
-            st.radio("Subset", ["esc10", "esc50"], key=SUBSET_KEY, horizontal=True,
+        if is_esc50_layout(ss[DATA_KEY]):
+            ss[f"{SUBSET_KEY}_input"] = ss[SUBSET_KEY]
+            st.radio("Subset", ["esc10", "esc50"], key=f"{SUBSET_KEY}_input", horizontal=True,
+                     on_change=_copy_back, args=(SUBSET_KEY,),
                      format_func={"esc10": "ESC-10 (10 classes)", "esc50": "ESC-50 (50 classes)"}.get)
         ds, err = dataset_or_error()
         if ds is not None:

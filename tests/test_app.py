@@ -1,0 +1,277 @@
+"""The Streamlit app through streamlit.testing (AppTest): every page with and without a dataset and with and
+without trained runs, Predict on uploaded clips (good, long, corrupt, empty), Attention on an upload, the
+dataset choice, and a training job launched from the Train page, followed, cancelled, resumed and done."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import appdata
+from audioclf import store
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGES = ("overview", "clips", "train", "compare", "attention", "predict")
+
+
+@pytest.fixture(scope="session")
+def app_data(tmp_path_factory) -> appdata.AppData:
+    return appdata.build(tmp_path_factory.getbasetemp() / "appdata")
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+@pytest.fixture
+def use(app_data, monkeypatch, tmp_path):
+    """use(data=..., runs=...): point the app at the synthetic dataset or none, the trained store or an empty one."""
+    def configure(data: bool = True, runs: bool = True) -> Path:
+        monkeypatch.chdir(tmp_path)  # no ./data/esc50 here
+        monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+        empty = tmp_path / "empty-store"
+        for key, value in app_data.env(data, runs, empty).items():
+            monkeypatch.setenv(key, value)
+        return app_data.checkpoints if runs else empty
+    return configure
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest, kind: str) -> str:
+    return "\n".join(e.value for e in getattr(at, kind))
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def table_with(at: AppTest, column: str):
+    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    assert frames, f"no table with a {column!r} column"
+    return frames[0]
+
+
+@pytest.mark.parametrize("runs", [True, False], ids=["runs", "no-runs"])
+@pytest.mark.parametrize("data", [True, False], ids=["data", "no-data"])
+@pytest.mark.parametrize("page", PAGES)
+def test_page(page, data, runs, use):
+    use(data=data, runs=runs)
+    at = open_page(page)
+    if page == "overview":  # AppTest (1.67) drops the main script's sidebar after switch_page; the browser
+        # test checks the sidebar on every page.
+        sidebar = "\n".join(e.value for e in at.sidebar.success) + "\n".join(e.value for e in at.sidebar.warning)
+        assert ("30 clips, 3 classes" in sidebar) if data else ("No dataset chosen" in sidebar)
+        assert "Device:" in "\n".join(m.value for m in at.sidebar.markdown)
+    CHECKS[page](at, data, runs)
+
+
+def check_overview(at, data, runs):
+    if data:
+        assert [m.value for m in at.metric[:3]] == ["30", "3", "5"]
+        assert table_with(at, "fold 1")["total"].tolist() == [10, 10, 10]
+        assert charts(at) == 1
+    else:
+        assert "No dataset yet" in texts(at, "warning")
+        assert at.button(key="download").label == "Download ESC-50"
+        assert at.button(key="use_folder")
+        # Without data the model table is for ESC-10's 10 classes: the report's parameter count.
+        assert 540_682 in table_with(at, "trainable parameters")["trainable parameters"].tolist()
+    if runs:
+        assert sorted(table_with(at, "folds done")["model"]) == ["cnn", "transformer-1h", "transformer-2h",
+                                                                 "transformer-4h"]
+    else:
+        assert "Nothing is trained yet" in texts(at, "info")
+
+
+def check_clips(at, data, runs):
+    if not data:
+        assert "No dataset is chosen yet" in texts(at, "info")
+        assert not at.get("audio")
+        return
+    assert len(at.get("audio")) == 8 + 1  # a page of the list, and the chosen clip
+    assert charts(at) == 2  # waveform with windows, log-mel
+    at.multiselect(key="clip_classes").set_value(["low"]).run()
+    at.multiselect(key="clip_folds").set_value([1]).run()
+    assert not at.exception
+    listed = [m.value for m in at.markdown if m.value.startswith("`")]
+    assert len(listed) == 2 and all(v.startswith("`low_") for v in listed)
+    assert len(at.selectbox(key="clip_choice").options) == 2
+
+
+def check_train(at, data, runs):
+    if data:
+        assert at.button(key="train_start").label == "Start training"
+        assert at.multiselect(key="train_folds").value == [2, 3, 4, 5]
+    else:
+        assert "Choose a dataset first" in texts(at, "warning")
+    if runs:
+        assert len(table_with(at, "progress")) == 4
+        assert "No training is running." in texts(at, "caption")
+        assert any("Test-fold results" in m.value for m in at.markdown)  # details of the newest run
+    else:
+        assert "No run yet" in texts(at, "caption")
+
+
+def check_compare(at, data, runs):
+    if not runs:
+        assert "Comparing needs at least one trained and evaluated run" in texts(at, "info")
+        return
+    assert len(at.multiselect(key="compare_runs").value) == 4
+    summary = table_with(at, "ensemble accuracy")
+    assert len(summary) == 4 and summary["test accuracy"].str.contains("±").all()
+    assert len(at.get("download_button")) == 2
+    assert charts(at) >= 4 + 1 + 3  # curves per run, side by side, confusion + ROC + per class
+    at.selectbox(key="detail_run").set_value(at.selectbox(key="detail_run").options[-1]).run()
+    assert not at.exception
+
+
+def check_attention(at, data, runs):
+    if not runs:
+        assert "needs a trained transformer run" in texts(at, "info")
+        return
+    assert at.selectbox(key="att_run")
+    if data:
+        assert at.radio(key="att_source").options == ["a test clip (fold 1, never trained on)", "upload a clip"]
+        assert charts(at) == 2 + 3  # CLS over time, heatmaps, then 1, 2 and 4 heads side by side
+        assert re.search(r"Predicted \*\*(low|mid|high)\*\*", texts(at, "markdown"))
+    else:
+        assert at.radio(key="att_source").options == ["upload a clip"]
+        assert "Upload a clip" in texts(at, "info")
+
+
+def check_predict(at, data, runs):
+    if not runs:
+        assert "Predicting needs a trained run" in texts(at, "info")
+        return
+    assert at.file_uploader(key="predict_upload").allowed_type == [".wav", ".flac", ".ogg", ".mp3"]
+    assert "Upload or record a clip" in texts(at, "info")
+
+
+CHECKS = {"overview": check_overview, "clips": check_clips, "train": check_train, "compare": check_compare,
+          "attention": check_attention, "predict": check_predict}
+
+
+def upload(at: AppTest, key: str, name: str, data: bytes, mime: str = "audio/wav") -> AppTest:
+    at.file_uploader(key=key).set_value((name, data, mime))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_predict_classifies_an_uploaded_clip(use):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", "whistle.wav", appdata.wav_bytes(2500.0, 1.0, 22050, 2))
+    verdict = re.search(r"Predicted: \*\*(\w+)\*\* \(ensemble probability (0\.\d+|1\.00)\)", texts(at, "success"))
+    assert verdict and verdict.group(1) in appdata.CLASSES
+    assert charts(at) == 1  # top classes; a 1 s clip has no result over time
+    top3 = table_with(at, "#1")
+    assert top3["model"].tolist()[-1] == "ensemble" and top3["#1"].iloc[-1].startswith(verdict.group(1))
+
+
+def test_predict_a_long_clip_over_time(use):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", "long.wav", appdata.wav_bytes(220.0, 12.0, 16000))
+    assert "Predicted: **" in texts(at, "success")
+    assert "Over time" in texts(at, "markdown")
+    assert charts(at) == 2
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("broken.wav", b"RIFF\x00\x00\x00\x00WAVEnot really audio", "cannot decode"),
+    ("noise.mp3", b"\x00\x01" * 500, "cannot decode"),
+    ("empty.wav", b"", "empty"),
+], ids=["corrupt-wav", "garbage-mp3", "empty"])
+def test_predict_a_bad_upload_says_what_is_wrong(use, name, data, message):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", name, data)
+    errors = texts(at, "error")
+    assert name in errors and message in errors
+    assert not at.success and charts(at) == 0
+
+
+def test_attention_on_an_uploaded_clip(use):
+    use(data=False, runs=True)
+    at = upload(open_page("attention"), "att_upload", "tone.wav", appdata.wav_bytes(880.0, 2.0, 44100))
+    assert charts(at) == 2 + 3
+    assert re.search(r"Predicted \*\*(low|mid|high)\*\*", texts(at, "markdown"))
+    at = upload(at, "att_upload", "junk.ogg", b"OggS not audio at all")
+    assert "junk.ogg" in texts(at, "error") and charts(at) == 0
+
+
+def test_choosing_a_dataset(use, app_data):
+    use(data=False, runs=False)
+    at = open_page("overview")
+    at.text_input(key="overview_folder").set_value("/no/such/folder")
+    at.button(key="use_folder").click().run()
+    assert "That folder can't be used" in texts(at, "error")
+    at.text_input(key="overview_folder").set_value(str(app_data.data))
+    at.button(key="use_folder").click().run()
+    assert not at.exception
+    assert at.session_state["data_dir"] == str(app_data.data)
+    assert [m.value for m in at.metric[:1]] == ["30"]
+    at.switch_page("pages/clips.py").run()  # the choice holds on the other pages
+    assert not at.exception and len(at.get("audio")) == 9
+
+    # A bad folder typed into the sidebar: the sidebar and every page say what is wrong.
+    at = open_page("overview")
+    at.sidebar.text_input(key="data_dir_input").set_value("/no/such/folder").run()
+    assert not at.exception and at.session_state["data_dir"] == "/no/such/folder"
+    assert "dataset folder not found" in texts(at, "error")
+    at.switch_page("pages/clips.py").run()
+    assert not at.exception and "can't be used" in texts(at, "error")
+
+
+def wait_for(at: AppTest, predicate, timeout: float = 150.0) -> AppTest:
+    deadline = time.time() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if predicate(at):
+            return at
+        assert time.time() < deadline, texts(at, "markdown")[-2000:]
+        time.sleep(1.0)
+
+
+def status_of(at: AppTest) -> str:
+    return texts(at, "markdown")
+
+
+def test_train_launch_follow_cancel_resume_done(use):
+    store_dir = use(data=True, runs=False)
+    at = open_page("train")
+    at.number_input(key="train_epochs").set_value(1)
+    at.multiselect(key="train_folds").set_value([2])
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Started cnn" in texts(at, "success")
+    [run] = store.list_runs(store_dir)
+    at.button(key="train_start").click().run()  # again while it runs: no second copy
+    assert "already training" in texts(at, "info")
+    assert len(store.list_runs(store_dir)) == 1
+
+    at.button(key=f"cancel-{run.name}").click().run()
+    at = wait_for(at, lambda a: "■ cancelled" in status_of(a))
+    assert at.button(key=f"resume-{run.name}").label == "Resume"
+    at.button(key=f"resume-{run.name}").click().run()
+    at = wait_for(at, lambda a: "✔ done" in status_of(a) and "Test-fold results" in status_of(a))
+    results = table_with(at, "val fold")
+    assert results["val fold"].tolist()[0] == "fold 2"
+    assert (run / "results.json").is_file()
+
+    at.button(key="train_start").click().run()  # the same settings once more: cached, shown at once
+    assert "already trained" in texts(at, "success")
+    assert store.read_json(run / "job.json")["pid"] == store.read_json(run / "progress.json")["pid"]
