@@ -238,17 +238,17 @@ FOLD_COLUMNS = {"fold": "val fold", "epoch": "best epoch", "train_loss": "train 
 
 
 def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 3):
-    """A table for st.dataframe: columns renamed, floats to `digits` places, missing values blank."""
-    df = as_table(rows)
-    if names:
-        df = df.rename(columns=names)
-    floats = [c for c in df.columns if df[c].dtype.kind == "f" or (df[c].dtype == object and df[c].map(
-        lambda v: v is None or isinstance(v, float)).all())]
-    fmt = {c: (lambda v, d=digits: "" if v is None or v != v else (f"{v:.{d}f}" if isinstance(v, float) else str(v)))
-           for c in floats}
-    fmt.update({c: (lambda v: "" if v is None or v != v else f"{int(v)}") for c in df.columns
-                if c in ("best epoch",)})
-    return df.style.format(fmt, na_rep="")
+    """A table for display: columns renamed, floats to `digits` places, missing values blank (as text:
+    st.dataframe draws a missing number as 'None')."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return v
+
+    df = as_table([{k: cell(v) for k, v in row.items()} for row in rows])
+    return df.rename(columns=names) if names else df
 
 
 def fmt_float(x, digits: int = 3) -> str:

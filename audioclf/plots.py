@@ -184,11 +184,14 @@ def attention_heatmaps(att: np.ndarray, title: str = "") -> go.Figure:
 def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: np.ndarray,
                          uniform: np.ndarray | None = None, first_block: int = 1, height: int = 460,
                          title: str = "") -> go.Figure:
-    """The waveform (top) and, on the same time axis, the CLS token's attention per second of the clip
-    (bottom), one line per block and head; `density` is (blocks, heads, bins) (see
+    """The waveform (top) and, on the same time axis, the CLS token's attention over the clip (bottom),
+    one line per block and head; `density` is (blocks, heads, bins) (see
     `audioclf.attention.attention_over_time`). The last block is shown; the others are a legend click
-    away. `uniform` draws what attention spread evenly over the tokens would give."""
+    away. Given `uniform` (the density of evenly spread attention), the lines are drawn relative to it:
+    1 means the even share, 2 twice that; this also evens out the overlap of the windows."""
     blocks, heads = density.shape[:2]
+    if uniform is not None:
+        density = density / np.maximum(uniform, 1e-12)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.05)
     _add_wave(fig, wave, sr, row=1, col=1)
     for b in range(blocks):
@@ -197,13 +200,15 @@ def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: 
                                      color=PALETTE[h % len(PALETTE)], dash="solid" if b == blocks - 1 else "dot"),
                                      name=f"block {first_block + b}, head {h + 1}",
                                      visible=True if b == blocks - 1 else "legendonly",
-                                     hovertemplate="t=%{x:.2f} s<br>%{y:.3f} per second<extra></extra>"),
+                                     hovertemplate="t=%{x:.2f} s<br>%{y:.2f}" + (" × even" if uniform is not None
+                                                   else " per second") + "<extra></extra>"),
                           row=2, col=1)
     if uniform is not None:
-        fig.add_trace(go.Scatter(x=times, y=uniform, mode="lines", line=dict(color="grey", dash="dot", shape="hvh"),
+        fig.add_trace(go.Scatter(x=[times[0], times[-1]], y=[1, 1], mode="lines", line=dict(color="grey", dash="dot"),
                                  name="even attention", hoverinfo="skip"), row=2, col=1)
     fig.update_yaxes(title_text="amplitude", row=1, col=1)
-    fig.update_yaxes(title_text="attention per second", rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(title_text="× even attention" if uniform is not None else "attention per second",
+                     rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="time in the clip (s)", row=2, col=1)
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", y=-0.2))

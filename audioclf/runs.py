@@ -63,7 +63,7 @@ def run_row(run: Path, status: str = "", config: TrainConfig | None = None) -> d
         "model": config.label, "status": status,
         "folds done": f"{len(folds_done(run, config))} of {len(config.cv_folds)}",
         "test accuracy (mean ± std)": mean_pm(summary.get("accuracy")),
-        "ensemble test accuracy": round(ens["accuracy"], 3) if "accuracy" in ens else None,
+        "ensemble test accuracy": f"{ens['accuracy']:.3f}" if "accuracy" in ens else "",
         "epochs": config.epochs, "lr": config.lr, "batch size": config.batch_size, "data": config.dataset_id,
         "run": run.name,
     }
@@ -99,7 +99,8 @@ def report_for(res: dict, which: str) -> dict | None:
 def per_class_table(report: dict) -> list[dict]:
     """Per-class precision, recall, F1 and support, with the AUC where the ROC exists."""
     roc = report.get("roc", {})
-    return [{"class": c, **m, "auc": roc.get(c, {}).get("auc")} for c, m in report["per_class"].items()]
+    return [{"class": c, "precision": m["precision"], "recall": m["recall"], "f1": m["f1"], "support": m["support"],
+             "auc": roc.get(c, {}).get("auc")} for c, m in report["per_class"].items()]
 
 
 def misclassified(res: dict, which: str = "ensemble") -> list[dict]:

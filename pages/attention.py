@@ -93,10 +93,10 @@ if true_class:
 st.markdown(verdict)
 
 st.subheader("The CLS token's attention over the clip")
-st.caption("How much of the CLS token's attention goes to each moment of the clip (one line per head of the "
-           "last block; click a legend entry to add the first block's). The windows overlap by half, so most "
-           "moments are seen twice: evenly spread attention would give the dotted grey line, twice as high "
-           "in the middle as at the ends.")
+st.caption("How much of the CLS token's attention goes to each moment of the clip, compared with attention "
+           "spread evenly over the tokens (the dotted line at 1): at 2 a moment gets twice its even share, at "
+           "0.5 half. One line per head of the last block; click a legend entry to add the first block's. "
+           "An untrained model stays close to 1.")
 st.plotly_chart(plots.cls_attention_figure(wave, cfg.prep.sample_rate, out["times"], out["density"],
                                            out["uniform"]), key="cls_attention")
 

@@ -24,9 +24,10 @@ chosen = st.multiselect("Runs", list(labels), default=default[:4], format_func=l
 if not chosen:
     st.info("Choose at least one run above.")
     st.stop()
+cfg = {n: store.load_config(next(r for r in evaluated if r.name == n)) for n in chosen}
+chosen = sorted(chosen, key=lambda n: (cfg[n].model, cfg[n].heads))  # cnn, then 1, 2, 4 heads
 chosen_runs = [next(r for r in evaluated if r.name == n) for n in chosen]
 res = {r.name: runs.results(r) for r in chosen_runs}
-cfg = {r.name: store.load_config(r) for r in chosen_runs}
 datasets = {c.dataset_id for c in cfg.values()}
 if len(datasets) > 1:
     st.warning(f"These runs were trained on different data ({', '.join(sorted(datasets))}): their test folds differ.")
@@ -37,12 +38,12 @@ with tab_table:
     summary = []
     for name in chosen:
         s = res[name].get("summary", {})
-        summary.append({"run": name, "model": cfg[name].label, "epochs": cfg[name].epochs,
+        summary.append({"model": cfg[name].label, "epochs": cfg[name].epochs,
                         "folds": len(res[name]["folds"]),
                         "test accuracy": runs.mean_pm(s.get("accuracy")),
                         "test macro F1": runs.mean_pm(s.get("macro_f1")),
                         "macro AUC": runs.mean_pm(s.get("macro_auc")),
-                        "ensemble accuracy": res[name].get("ensemble", {}).get("accuracy")})
+                        "ensemble accuracy": res[name].get("ensemble", {}).get("accuracy"), "run": name})
     st.markdown("**Summary** (mean ± standard deviation over the fold models)")
     st.dataframe(ui.as_table(summary), hide_index=True,
                  column_config={"ensemble accuracy": st.column_config.NumberColumn(format="%.3f")})
@@ -69,11 +70,12 @@ with tab_curves:
         st.markdown("**The same fold side by side**")
         fold = st.selectbox("Validation fold", all_folds, key="compare_fold")
         have = [n for n in chosen if fold in hist[n]]
-        for col, name in zip(st.columns(max(1, min(len(have), 3))) * 3, have):
-            with col:
-                st.plotly_chart(plots.curves_figure({cfg[name].label: hist[name][fold]},
-                                                    title=f"{cfg[name].label}, fold {fold}"),
-                                key=f"side-{name}-{fold}")
+        for i in range(0, len(have), 2):
+            for col, name in zip(st.columns(2), have[i:i + 2]):
+                with col:
+                    st.plotly_chart(plots.curves_figure({cfg[name].label: hist[name][fold]},
+                                                        title=f"{cfg[name].label}, fold {fold}"),
+                                    key=f"side-{name}-{fold}")
 
 with tab_detail:
     c = st.columns(2)

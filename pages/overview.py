@@ -130,7 +130,6 @@ if not all_jobs:
     ui.no_runs_message("Nothing is trained yet")
 else:
     st.dataframe(ui.as_table([runs.run_row(j.run, j.status, j.config) for j in all_jobs]), hide_index=True,
-                 column_config={"lr": st.column_config.NumberColumn(format="%g"),
-                                "ensemble test accuracy": st.column_config.NumberColumn(format="%.3f")})
+                 column_config={"lr": st.column_config.NumberColumn(format="%g")})
     st.caption(f"{len(all_jobs)} run(s) in `{store.checkpoints_dir().resolve()}`. Start or follow training "
                "on **Train**; compare the results on **Compare**.")

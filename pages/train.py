@@ -123,8 +123,7 @@ def jobs_view() -> None:
         return
     st.dataframe(ui.as_table([{**runs.run_row(j.run, j.status, j.config),
                                "progress": jobs.describe_progress(j)[1]} for j in all_jobs]), hide_index=True,
-                 column_config={"lr": st.column_config.NumberColumn(format="%g"),
-                                "ensemble test accuracy": st.column_config.NumberColumn(format="%.3f")})
+                 column_config={"lr": st.column_config.NumberColumn(format="%g")})
     names = [j.run.name for j in all_jobs]
     focus = st.session_state.pop(FOCUS_KEY, None)
     if focus in names:
@@ -133,7 +132,9 @@ def jobs_view() -> None:
                         format_func=lambda n: f"{all_jobs[names.index(n)].label} · {all_jobs[names.index(n)].status}"
                                               f" · {n}")
     job = all_jobs[names.index(pick)]
-    if not job.active:
+    if job.active:
+        st.caption("It is training: see it above, under Running now.")
+    else:
         job_panel(job)
 
 

@@ -275,3 +275,18 @@ def test_train_launch_follow_cancel_resume_done(use):
     at.button(key="train_start").click().run()  # the same settings once more: cached, shown at once
     assert "already trained" in texts(at, "success")
     assert store.read_json(run / "job.json")["pid"] == store.read_json(run / "progress.json")["pid"]
+
+
+@pytest.mark.integration
+def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(esc10_dir))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(tmp_path / "empty-store"))
+    at = open_page("overview")
+    assert [m.value for m in at.metric[:3]] == ["400", "10", "5"]
+    assert table_with(at, "fold 1")["class"].tolist()[:2] == ["dog", "rooster"]
+    assert at.sidebar.radio(key="subset_input").value == "esc10"
+    at.switch_page("pages/clips.py").run()
+    assert not at.exception
+    assert len(at.get("audio")) == 9 and charts(at) == 2
+    assert "originally 5.00 s at 44100 Hz" in texts(at, "caption")

@@ -125,8 +125,11 @@ def test_every_page_renders(server, page):
     # Page-specific content, on the pages we just saw.
     page.goto(f"{url}/compare")
     settle(page)
-    assert page.get_by_text("Per-fold table").count() > 0
-    assert page.locator(".js-plotly-plot").count() > 0
+    for tab, name in (("Training curves", "compare-curves"), ("Confusion, ROC, per class", "compare-details")):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        assert page.locator(".js-plotly-plot:visible").count() > 0
+        screenshot(page, name)
 
 
 def test_predict_upload_in_browser(server, page, tmp_path):
