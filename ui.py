@@ -4,7 +4,6 @@ Layout and caching only; the work is done by `audioclf`.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -216,10 +215,6 @@ def read_upload(uploaded) -> tuple[bytes, str] | None:
         st.error(f"{uploaded.name}: the file is empty (0 bytes).")
         return None
     return data, getattr(uploaded, "name", "") or "recording.wav"
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
 
 
 def audio_mime(name: str) -> str:

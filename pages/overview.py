@@ -50,10 +50,12 @@ def download_form() -> None:
     st.markdown("**Download ESC-50** (2,000 five-second clips, 50 classes, about 600 MB; ESC-10 is a 400-clip "
                 "subset of it). The archive comes from the dataset's GitHub page and is unpacked into the folder "
                 "below; nothing appears there until the download is complete.")
-    dest = st.text_input("Download into", value="data", key="download_dest")
-    if st.button("Download ESC-50", icon=":material/download:", key="download"):
-        from audioclf.download import DownloadError, download_esc50
+    from audioclf.download import ESC50_URL, DownloadError, download_esc50
 
+    dest = st.text_input("Download into", value="data", key="download_dest")
+    with st.expander("Download from another address (a mirror)"):
+        url = st.text_input("Archive address", value=ESC50_URL, key="download_url")
+    if st.button("Download ESC-50", icon=":material/download:", key="download"):
         bar = st.progress(0.0, text="Connecting…")
 
         def progress(done: int, total: int | None) -> None:
@@ -63,7 +65,8 @@ def download_form() -> None:
                 bar.progress(0.0, text=f"{done / 2**20:.0f} MB downloaded")
 
         try:
-            path = download_esc50(Path(dest).expanduser(), progress=progress, show_bar=False)
+            path = download_esc50(Path(dest).expanduser(), url=url.strip() or ESC50_URL, progress=progress,
+                                  show_bar=False)
         except (DownloadError, OSError) as e:
             bar.empty()
             st.error(f"The download failed: {e}")

@@ -203,6 +203,13 @@ def test_predict_a_bad_upload_says_what_is_wrong(use, name, data, message):
     assert not at.success and charts(at) == 0
 
 
+def test_predict_refuses_a_file_over_the_limit(use):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", "huge.wav", bytes(51 * 2**20))
+    assert "huge.wav: the file is 51 MB; the limit is 50 MB" in texts(at, "error")
+    assert not at.success
+
+
 def test_attention_on_an_uploaded_clip(use):
     use(data=False, runs=True)
     at = upload(open_page("attention"), "att_upload", "tone.wav", appdata.wav_bytes(880.0, 2.0, 44100))
@@ -290,3 +297,59 @@ def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
     assert not at.exception
     assert len(at.get("audio")) == 9 and charts(at) == 2
     assert "originally 5.00 s at 44100 Hz" in texts(at, "caption")
+
+
+@pytest.fixture
+def esc50_server(tmp_path, monkeypatch):
+    """A local HTTP server with a tiny ESC-50-layout archive at /esc50.zip (10 clips, 2 ESC-10 classes)."""
+    import csv
+    import io
+    import threading
+    import zipfile
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    rows = [{"filename": f"{fold}-1000{i}-A-{t}.wav", "fold": fold, "target": t, "category": c, "esc10": "True",
+             "src_file": f"1000{i}", "take": "A"}
+            for i, (t, c) in enumerate([(0, "dog"), (1, "rooster")]) for fold in range(1, 6)]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    root = tmp_path / "www"
+    root.mkdir()
+    with zipfile.ZipFile(root / "esc50.zip", "w") as zf:
+        zf.writestr("ESC-50-master/meta/esc50.csv", text.getvalue())
+        for r in rows:
+            zf.writestr(f"ESC-50-master/audio/{r['filename']}", appdata.wav_bytes(440.0 * (1 + r["target"]), 0.2, 8000))
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_download_esc50_from_the_overview(use, esc50_server, tmp_path):
+    use(data=False, runs=False)
+    at = open_page("overview")
+    at.text_input(key="download_dest").set_value(str(tmp_path / "dl"))
+    at.text_input(key="download_url").set_value(f"{esc50_server}/missing.zip")
+    at.button(key="download").click().run()
+    assert "The download failed" in texts(at, "error") and not (tmp_path / "dl" / "esc50").exists()
+
+    at.text_input(key="download_url").set_value(f"{esc50_server}/esc50.zip")
+    at.button(key="download").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["data_dir"] == str(tmp_path / "dl" / "esc50")
+    assert [m.value for m in at.metric[:2]] == ["10", "2"]
