@@ -353,3 +353,14 @@ def test_download_esc50_from_the_overview(use, esc50_server, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["data_dir"] == str(tmp_path / "dl" / "esc50")
     assert [m.value for m in at.metric[:2]] == ["10", "2"]
+
+
+def test_streamlit_config():
+    import tomllib
+
+    import ui
+
+    config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["headless"] is True and config["server"]["enableXsrfProtection"] is True
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["server"]["maxUploadSize"] == ui.UPLOAD_LIMIT_MB == 50

@@ -130,6 +130,16 @@ def test_every_page_renders(server, page):
         settle(page)
         assert page.locator(".js-plotly-plot:visible").count() > 0
         screenshot(page, name)
+    # No dataset: the Overview says how to get one.
+    page.goto(url)
+    settle(page)
+    box = page.locator('[data-testid="stSidebar"] input[type="text"]').first
+    box.fill("")
+    box.press("Enter")
+    page.get_by_text("No dataset yet").first.wait_for()
+    settle(page)
+    assert page.get_by_role("button", name="Download ESC-50").count() == 1
+    screenshot(page, "overview-no-dataset")
 
 
 def test_predict_upload_in_browser(server, page, tmp_path):
