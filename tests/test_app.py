@@ -356,9 +356,9 @@ def test_download_esc50_from_the_overview(use, esc50_server, tmp_path):
 
 
 def test_streamlit_config():
-    import tomllib
-
     import ui
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["headless"] is True and config["server"]["enableXsrfProtection"] is True
