@@ -61,5 +61,9 @@ def _load_with_librosa(source, label: str, first_error: Exception) -> tuple[np.n
 
 
 def _short(err: Exception) -> str:
+    """libsndfile's first line without its 'Error opening <object or path>: ' prefix."""
     text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
+    line = text[0] if text else type(err).__name__
+    if line.startswith("Error opening") and ": " in line:
+        line = line.split(": ", 1)[1]
+    return line[:200]

@@ -120,10 +120,7 @@ def _dataset(args):
 
 def _config(args, dataset):
     from .config import PrepConfig, TrainConfig
-    from .models import MODELS
 
-    if args.model not in MODELS:
-        raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
     if args.epochs < 1 or args.batch_size < 1:
         raise ValueError("--epochs and --batch-size must be at least 1")
     prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
@@ -135,10 +132,28 @@ def _config(args, dataset):
                        dataset_id=dataset.fingerprint())
 
 
-def _validate_folds(config, dataset) -> None:
+def config_from_args(args):
+    """The dataset and TrainConfig that `train` arguments describe, checked: (Dataset, TrainConfig).
+
+    Raises ValueError or DataError with a message for the user. The app's job launcher uses this too,
+    so that it names the same run folder as the training process will.
+    """
+    from .models import MODELS
+
+    if args.model not in MODELS:  # before any slow data work
+        raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
+    if args.model == "transformer" and (args.heads < 1 or 64 % args.heads):
+        raise ValueError(f"--heads: {args.heads} heads do not divide the token width 64; "
+                         "choose 1, 2, 4, 8, 16, 32 or 64")
+    dataset = _dataset(args)
+    config = _config(args, dataset)
     missing = [f for f in (config.test_fold, *config.cv_folds) if f not in dataset.folds]
     if missing:
         raise DataError(f"{dataset.root}: fold(s) {missing} not in the dataset (it has folds {list(dataset.folds)})")
+    unknown = [f for f in (getattr(args, "folds", None) or []) if f not in config.cv_folds]
+    if unknown:
+        raise ValueError(f"--folds: {unknown} are not cross-validation folds {list(config.cv_folds)}")
+    return dataset, config
 
 
 def _sigterm_as_interrupt() -> None:
@@ -155,19 +170,12 @@ def _sigterm_as_interrupt() -> None:
 def cmd_train(args) -> int:
     from .device import describe, pick_device
     from .distributed import Dist
-    from .models import MODELS
     from .prepare import prepare
     from .train import train_run
 
-    if args.model not in MODELS:  # before any slow data work
-        raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
-    if args.model == "transformer" and 64 % args.heads:
-        raise ValueError(f"--heads: {args.heads} does not divide the token width 64")
     _sigterm_as_interrupt()
     device = pick_device(args.device)
-    dataset = _dataset(args)
-    config = _config(args, dataset)
-    _validate_folds(config, dataset)
+    dataset, config = config_from_args(args)
     dist = Dist.from_env()
     try:
         if dist.is_main:

@@ -7,7 +7,10 @@ import torch
 def pick_device(requested: str | None = None) -> torch.device:
     """`requested` if given ("cpu", "cuda", "cuda:1", "mps"), else cuda, then mps, then cpu."""
     if requested and requested != "auto":
-        dev = torch.device(requested)
+        try:
+            dev = torch.device(requested)
+        except RuntimeError:
+            raise ValueError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {requested!r} asked for, but no CUDA GPU is available")
         if dev.type == "mps" and not torch.backends.mps.is_available():

@@ -114,19 +114,9 @@ def plan(request: JobRequest, root: Path | None = None) -> tuple[TrainConfig, Pa
     Raises DataError or ValueError (with a message for the user) for a setting the CLI would refuse.
     """
     from . import cli
-    from .models import MODELS
 
     args = cli.build_parser().parse_args(request.argv(root))
-    if args.model not in MODELS:
-        raise ValueError(f"unknown model {args.model!r}: choose one of {', '.join(MODELS)}")
-    if args.model == "transformer" and (args.heads < 1 or 64 % args.heads):
-        raise ValueError(f"{args.heads} heads do not divide the token width 64: choose 1, 2, 4, 8, 16, 32 or 64")
-    dataset = cli._dataset(args)
-    config = cli._config(args, dataset)
-    cli._validate_folds(config, dataset)
-    unknown = [f for f in (args.folds or []) if f not in config.cv_folds]
-    if unknown:
-        raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
+    _, config = cli.config_from_args(args)
     return config, store.run_dir(config, args.checkpoints)
 
 

@@ -88,3 +88,15 @@ def test_module_entry_point_reports_errors_without_traceback(tmp_path):
     result = run_cli("train", "--data", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert result.stderr.strip().endswith("nowhere: dataset folder not found") and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "gpu"], "unknown device 'gpu'"),
+    (["--model", "transformer", "--heads", "3"], "--heads: 3 heads do not divide the token width 64"),
+    (["--folds", "1"], "--folds: [1] are not cross-validation folds [2, 3, 4, 5]"),
+    (["--cv-folds", "2", "9"], "fold(s) [9] not in the dataset"),
+])
+def test_bad_training_settings_are_one_line_errors(args, message, capsys, tmp_path):
+    data = make_class_folders(tmp_path / "tiny", per_class=5)
+    assert main(["train", "--data", str(data), "--epochs", "1", *args]) == 2
+    assert message in one_line_error(capsys)
