@@ -86,8 +86,10 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
         raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
     run = store.run_dir(config, root)
     todo = [f for f in folds if not store.fold_complete(config, f, root)]
+    if not todo and (run / "results.json").is_file():
+        return run  # a cache hit writes nothing, so a shipped or read-only run stays as it is
     mine = todo[dist.rank::dist.world] if spread_folds else todo
-    if dist.is_main:
+    if dist.is_main and not (run / "config.json").is_file():
         store.write_json(run / "config.json", config.to_dict())
     progress = Progress(run / "progress.json", mine if spread_folds else folds, config.epochs,
                         enabled=dist.is_main)

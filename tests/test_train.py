@@ -53,9 +53,12 @@ def test_complete_config_loads_from_cache_without_training(tiny, tmp_path, monke
         raise AssertionError("trained again although cached")
 
     monkeypatch.setattr("audioclf.train.train_fold", no_training)
+    run = store.run_dir(config, tmp_path / "ck")
+    stamps = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     t0 = time.perf_counter()
-    train_run(config, prepared, root=tmp_path / "ck", show_bar=False)
+    assert train_run(config, prepared, root=tmp_path / "ck", show_bar=False) == run
     assert time.perf_counter() - t0 < 2.0
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == stamps  # a hit writes nothing
     with pytest.raises(AssertionError, match="trained again"):  # any change of config: new entry
         train_run(cfg(ds, epochs=1, lr=0.002), prepared, root=tmp_path / "ck", show_bar=False)
 
