@@ -36,14 +36,16 @@ def main() -> None:
             runs[cfg.label] = run
     lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
     lines += ["## Summary: fold-1 test accuracy", "",
-              "| model | report | per fold model (mean ± std over folds) | range | fold ensemble | macro F1 (mean) | macro AUC (mean) | training time |",
-              "|---|---|---|---|---|---|---|---|"]
+              "| model | report | per fold model (mean ± std over folds) | 95 % CI of the mean | range | fold ensemble | macro F1 (mean) | macro AUC (mean) | training time |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for label in ORDER:
         if label not in runs:
             continue
         r = store.read_json(runs[label] / "results.json")
         acc = r["summary"]["accuracy"]
+        lo, hi = acc["ci95"]
         lines.append(f"| {label} | {REPORT.get(label, '—')} | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} % | "
+                     f"{100 * lo:.1f}–{100 * hi:.1f} % | "
                      f"{100 * min(acc['values']):.1f}–{100 * max(acc['values']):.1f} % | "
                      f"{100 * r['ensemble']['accuracy']:.1f} % | {r['summary']['macro_f1']['mean']:.3f} | "
                      f"{r['summary']['macro_auc']['mean']:.3f} | {run_seconds(runs[label]) / 60:.1f} min |")

@@ -20,6 +20,8 @@ def test_report_on_a_small_known_case():
 def test_mean_std_uses_the_sample_deviation():
     s = mean_std([0.5, 0.6, 0.7])
     assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1) and s["n"] == 3
+    # t(0.975, 2) = 4.303: half-width 4.303 * 0.1 / sqrt(3)
+    assert s["ci95"] == pytest.approx([0.6 - 0.24843, 0.6 + 0.24843], abs=1e-4)
 
 
 def test_summary_across_folds():
