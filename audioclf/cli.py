@@ -65,13 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto")
     pr.set_defaults(func=cmd_predict)
 
-    c = sub.add_parser("compact", help="store a run's weights in half precision and re-evaluate it",
-                       description="Halve a finished run's checkpoint size (float16 storage), then re-evaluate "
-                                   "it on the test fold so that results.json matches the stored weights.")
-    _data_args(c)
-    c.add_argument("--run", type=Path, required=True, help="run folder")
-    c.set_defaults(func=cmd_compact)
-
     i = sub.add_parser("info", help="the models with their parameter counts, and the cached runs")
     i.add_argument("--checkpoints", type=Path)
     i.set_defaults(func=cmd_info)
@@ -277,22 +270,6 @@ def cmd_info(args) -> int:
         done = [f for f in cfg.cv_folds if store.fold_complete(cfg, f, run.parent)]
         accs = f"test acc {acc['mean']:.3f} ± {acc['std']:.3f}" if acc else "not evaluated"
         print(f"  {run.name:<28} {cfg.epochs:>4} epochs  folds {done}  {accs}")
-    return 0
-
-
-def cmd_compact(args) -> int:
-    from . import store
-
-    if not (args.run / "config.json").is_file():
-        raise FileNotFoundError(f"{args.run}: not a run folder (no config.json)")
-    before = store.read_json(args.run / "results.json", {})
-    saved = store.compact_run(args.run)
-    args.model, args.which, args.device = None, "best", "cpu"
-    cmd_evaluate(args)
-    after = store.read_json(args.run / "results.json", {})
-    if before.get("summary") and after.get("summary"):
-        print(f"test accuracy (mean over folds) before {before['summary']['accuracy']['mean']:.4f}, "
-              f"after {after['summary']['accuracy']['mean']:.4f}; saved {saved / 2**20:.1f} MB")
     return 0
 
 

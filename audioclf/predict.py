@@ -39,7 +39,7 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     return FoldEnsemble(config, classes, folds, models)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarray]:
     """Probabilities for waveforms (N, samples) at the model rate: one (N, C) array per fold model
     (keys 'fold2', ...) and their mean under 'ensemble'."""

@@ -97,9 +97,12 @@ def load_config(run: Path) -> TrainConfig:
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> torch.nn.Module:
     """Rebuild a model from a checkpoint file alone (its stored ModelConfig), in eval mode."""
+    return model_from_checkpoint(load_torch(path), device)
+
+
+def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> torch.nn.Module:
     from .models import ModelConfig, build_model
 
-    ckpt = load_torch(path)
     model = build_model(ModelConfig(**ckpt["model_config"]))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
     return model.to(device).eval()
@@ -110,20 +113,7 @@ def load_torch_meta(path: Path) -> dict:
     return {k: v for k, v in load_torch(path).items() if k != "state_dict"}
 
 
-def compact_run(run: Path) -> int:
-    """Store a finished run's fold weights in half precision (for shipping); returns bytes saved.
-
-    `load_model` turns them back into float32. Re-evaluate afterwards so that results.json
-    describes the weights as stored.
-    """
-    saved = 0
-    for path in sorted(run.glob("fold*/*.pt")):
-        if path.name == "resume.pt":
-            continue
-        ckpt = load_torch(path)
-        before = path.stat().st_size
-        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-        ckpt["storage"] = "float16"
-        save_torch(ckpt, path)
-        saved += before - path.stat().st_size
-    return saved
+def halved(ckpt: dict) -> dict:
+    """A checkpoint with its weights stored in float16 (`model_from_checkpoint` restores float32)."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    return {**ckpt, "state_dict": state, "storage": "float16"}

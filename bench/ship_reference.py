@@ -1,0 +1,90 @@
+"""Prepare the reference runs for shipping: smaller weights, re-evaluated, with a manifest.
+
+    python bench/ship_reference.py --data ../shared/data/esc10
+
+For each finished 100-epoch run of the four reference models in checkpoints/: final.pt is stored in
+float16; best.pt (the evaluated fold model) is stored in float16 only where that leaves its
+predictions on the test fold unchanged, else it stays float32. The fold models are then
+re-evaluated so that results.json describes the weights as shipped, and checkpoints/REFERENCE.json
+lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audioclf import store  # noqa: E402
+from audioclf.data import open_dataset  # noqa: E402
+from audioclf.evaluate import evaluate_run  # noqa: E402
+from audioclf.prepare import prepare  # noqa: E402
+from audioclf.train import predict_logits  # noqa: E402
+
+LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
+SHIPPED = ["config.json", "results.json", "fold*/best.pt", "fold*/final.pt", "fold*/history.json"]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shrink(path: Path, x_test: torch.Tensor, prep, check: bool) -> str:
+    """Store `path` in float16 (when `check`, only if the test predictions stay the same)."""
+    ckpt = store.load_torch(path)
+    if ckpt.get("storage") == "float16":
+        return "float16"
+    half = store.halved(ckpt)
+    if check:
+        same = torch.equal(predict_logits(store.model_from_checkpoint(ckpt), x_test, prep).argmax(1),
+                           predict_logits(store.model_from_checkpoint(half), x_test, prep).argmax(1))
+        if not same:
+            return "float32"
+    store.save_torch(half, path)
+    return "float16"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
+    ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--epochs", type=int, default=100)
+    args = ap.parse_args()
+    dataset = open_dataset(args.data, "esc10")
+    manifest = {"command": "python bench/ship_reference.py", "dataset_id": dataset.fingerprint(), "runs": {}}
+    for run in store.list_runs(args.checkpoints):
+        cfg = store.load_config(run)
+        if cfg.label not in LABELS or cfg.label in manifest["runs"] or cfg.epochs != args.epochs:
+            continue
+        if not all(store.fold_complete(cfg, f, args.checkpoints) for f in cfg.cv_folds):
+            print(f"skipping {run.name}: not all folds are finished")
+            continue
+        prepared = prepare(dataset, cfg.prep)
+        x_test, _ = prepared.subset([cfg.test_fold])
+        storage = {}
+        for fold in cfg.cv_folds:
+            shrink(run / f"fold{fold}" / "final.pt", x_test, cfg.prep, check=False)
+            storage[fold] = shrink(run / f"fold{fold}" / "best.pt", x_test, cfg.prep, check=True)
+        results = evaluate_run(cfg, prepared, root=args.checkpoints)
+        files = sorted(p for pattern in SHIPPED for p in run.glob(pattern))
+        manifest["runs"][cfg.label] = {
+            "folder": run.name, "best_storage": storage,
+            "test_accuracy": results["summary"]["accuracy"]["values"],
+            "files": {p.relative_to(run).as_posix(): sha256(p) for p in files}}
+        print(f"{run.name}: best.pt storage {storage}; test accuracy per fold "
+              f"{[round(a, 4) for a in results['summary']['accuracy']['values']]}")
+    store.write_json(args.checkpoints / "REFERENCE.json", manifest)
+    total = sum((args.checkpoints / r["folder"] / f).stat().st_size
+                for r in manifest["runs"].values() for f in r["files"])
+    print(f"{len(manifest['runs'])} runs, {total / 2**20:.1f} MB; add them with:")
+    print("git add -f checkpoints/REFERENCE.json " + " ".join(
+        f"checkpoints/{r['folder']}/{f}" for r in manifest["runs"].values() for f in r["files"]))
+
+
+if __name__ == "__main__":
+    main()
