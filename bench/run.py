@@ -195,6 +195,17 @@ def write(results: dict, command: str) -> None:
                   "", f"Bound: {p['bound']}.", ""]
     if "gpu" in results:
         lines += ["## GPU", "", results["gpu"].get("note", json.dumps(results["gpu"])), ""]
+    lines += ["## Against the targets", ""]
+    if "training" in results:
+        for name, r in results["training"].items():
+            if isinstance(r, dict):
+                verdict = "met" if r["speedup"] >= 3 else "NOT met"
+                lines.append(f"- Training {name}: {r['speedup']:.2f}x the naive loop (target 3x): {verdict}.")
+    if "predict" in results:
+        p = results["predict"]
+        lines.append(f"- Prediction p95 {p['p95_ms']:.1f} ms (target under 100 ms): "
+                     f"{'met' if p['p95_ms'] < 100 else 'NOT met'}.")
+    lines.append("")
     (docs / "benchmarks.md").write_text("\n".join(lines))
 
 
