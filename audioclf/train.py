@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import store
 from .allocator import keep_freed_memory
-from .config import TrainConfig
+from .config import PrepConfig, TrainConfig
 from .distributed import SINGLE, Dist
 from .features import frame
 from .models import ModelConfig, build_model
@@ -104,7 +104,7 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
                             message=f"{type(e).__name__}: {e}"[:500])
             raise
         dist.barrier()
-    if dist.is_main and (todo or not (run / "results.json").is_file()):
+    if dist.is_main:  # past the cache hit above, there is always something to evaluate
         from .evaluate import evaluate_run  # imports scikit-learn (~1 s): only when there is work
 
         evaluate_run(config, prepared, root=root, device=device)
@@ -207,11 +207,11 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, waves: torch.Tensor, config_prep, batch_size: int = 64) -> torch.Tensor:
+def predict_logits(model: nn.Module, waves: torch.Tensor, prep: PrepConfig, batch_size: int = 64) -> torch.Tensor:
     """Logits (N, classes) for waveforms (N, samples), in eval mode."""
     model.eval()
     device = next(model.parameters()).device
-    out = [model(frame(waves[i:i + batch_size].to(device), config_prep)).float().cpu()
+    out = [model(frame(waves[i:i + batch_size].to(device), prep)).float().cpu()
            for i in range(0, len(waves), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
