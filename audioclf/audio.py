@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import soundfile as sf
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
@@ -32,6 +31,8 @@ def load_audio(source: str | Path | bytes | BinaryIO, name: str | None = None) -
         if not source:
             raise AudioError(f"{label}: the file is empty (0 bytes)")
         source = io.BytesIO(source)
+    import soundfile as sf  # here, not at the top: the GPU benchmark's machine has torch but no libsndfile
+
     try:
         data, sr = sf.read(source, dtype="float32", always_2d=True)  # (samples, channels)
     except Exception as sf_error:  # libsndfile raises several types; all mean "cannot decode"

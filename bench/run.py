@@ -124,12 +124,9 @@ def bench_training(data: Path, models: list[str], epochs: int) -> dict:
 
 def train_flops_per_clip(name: str) -> float:
     """Forward FLOPs from torch's counter, times 3 for forward + backward."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from bench.gpu import forward_flops
 
-    model = build_model(ModelConfig(name.split("-")[0], heads=4))
-    with FlopCounterMode(display=False) as counter:
-        model(torch.randn(1, 1, 144000))
-    return 3.0 * counter.get_total_flops()
+    return 3.0 * forward_flops(name.split("-")[0])
 
 
 def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
@@ -159,6 +156,16 @@ def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
             "median_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)),
             "bound": "the four CNN forward passes (first conv block over 144,000 samples), then Vorbis "
                      "decoding and resampling"}
+
+
+def bench_gpu(data: Path) -> dict:
+    """The whole protocol (16 fold models, 100 epochs) on the GPU; see bench/gpu.py."""
+    if not torch.cuda.is_available():
+        return {"note": "Skipped: no CUDA GPU on this machine (bench/gpu.py says how it runs on one)."}
+    from audioclf.prepare import prepare
+    from bench.gpu import bench_protocol
+
+    return bench_protocol(prepare(open_dataset(data, "esc10")), torch.device("cuda"))
 
 
 def write(results: dict, command: str) -> None:
@@ -194,7 +201,10 @@ def write(results: dict, command: str) -> None:
                   f"| {p['fold_models']} x {p['model']} | {p['clips']} | {p['median_ms']:.1f} ms | {p['p95_ms']:.1f} ms |",
                   "", f"Bound: {p['bound']}.", ""]
     if "gpu" in results:
-        lines += ["## GPU", "", results["gpu"].get("note", json.dumps(results["gpu"])), ""]
+        from bench.gpu import markdown
+
+        g = results["gpu"]
+        lines += ["## GPU: the whole report protocol", "", *(markdown(g) if "rows" in g else [g["note"], ""])]
     lines += ["## Against the targets", ""]
     if "training" in results:
         for name, r in results["training"].items():
@@ -227,8 +237,7 @@ def main() -> None:
     if "predict" in todo:
         results["predict"] = bench_predict(args.data, args.run, args.repeats)
     if "gpu" in todo:
-        results["gpu"] = ({"note": "run bench/gpu.py on the GPU machine"} if torch.cuda.is_available()
-                          else {"note": "Skipped: no CUDA GPU on this machine."})
+        results["gpu"] = bench_gpu(args.data)
     write(results, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
     print((ROOT / "docs" / "benchmarks.md").read_text())
 

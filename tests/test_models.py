@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from audioclf.models import MODELS, CNNTransformer, ModelConfig, SeedCNN, build_model, count_parameters
+import torch.nn as nn
+
+from audioclf.models import MODELS, CNNTransformer, ModelConfig, SeedCNN, build_model, count_parameters, trunk
 
 
 def test_seed_cnn_has_the_reports_parameter_count():
@@ -12,6 +14,19 @@ def test_transformer_parameter_count_is_about_421k_for_every_head_count():
     counts = {h: count_parameters(CNNTransformer(ModelConfig("transformer", heads=h))) for h in (1, 2, 4)}
     assert len(set(counts.values())) == 1
     assert abs(counts[4] - 421_000) < 2_000
+
+
+@pytest.mark.parametrize("length", [144000, 14003])  # 14003: pools that drop a tail
+def test_trunk_is_bit_for_bit_the_reports_module_order(length):
+    fast = trunk().train()
+    plain = nn.Sequential(*fast)  # the same modules, called one after another
+    x = torch.randn(4, 1, length)
+    out_fast, out_plain = fast(x), plain(x)
+    assert torch.equal(out_fast, out_plain)
+    g = torch.randn_like(out_fast)
+    grads_fast = torch.autograd.grad(out_fast, list(fast.parameters()), g)
+    grads_plain = torch.autograd.grad(out_plain, list(plain.parameters()), g)
+    assert all(torch.equal(a, b) for a, b in zip(grads_fast, grads_plain))
 
 
 @pytest.mark.parametrize("name", list(MODELS))
