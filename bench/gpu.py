@@ -15,6 +15,16 @@ What it measures, and what it does not (yet):
 Without a CUDA GPU, `--device cuda` (the default) skips cleanly. The module imports nothing that needs
 libsndfile, librosa or streamlit, so `--prepared FILE` (a cache file written by `audioclf.prepare`)
 runs on a machine that has only torch.
+
+On a lent GPU machine that has torch but not soundfile (this workplace's `device` tool; not yet run:
+no session has had one), carry the clips (41 MB) and three wheels (1.6 MB), both in ignored folders:
+
+    mkdir -p .gpudata && cp -r ../shared/data/esc10 .gpudata/
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl soundfile cffi pycparser
+    # there, carrying .gpudata and .whl:
+    pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+    python bench/run.py --only gpu --data .gpudata/esc10        # merges into docs/benchmarks.*
 """
 from __future__ import annotations
 
