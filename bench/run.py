@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,70 +68,54 @@ def bench_data(data: Path) -> dict:
                      "from the page cache (memory bandwidth)"}
 
 
-def bench_training(data: Path, models: list[str], epochs: int) -> dict:
-    """Clips per second through forward + backward + Adam step on fold 2's training set (240 clips),
-    the naive notebook loop first (glibc's default allocator), then audioclf's trainer."""
-    from torch.utils.data import DataLoader
-
+def bench_training(data: Path, models: list[str], epochs: int, rounds: int) -> dict:
+    """Clips per second through forward + backward + Adam step on fold 2's training set (240 clips):
+    the naive notebook loop (in a fresh process: glibc's default allocator), audioclf's trainer, and
+    audioclf training one fold model per core. Model by model, so that the three are measured close
+    together in time; `rounds` repeats it all and keeps medians (this machine's speed drifts by 10 %)."""
     from audioclf.allocator import keep_freed_memory
     from audioclf.prepare import prepare
-    from audioclf.train import _train_epoch
-    from bench.naive import NaiveClips, naive_epoch
+    from bench.naive import NaiveClips
 
     ds = open_dataset(data, "esc10")
     train_clips = [c for c in ds.clips if c.fold in (3, 4, 5)]
+    paths, labels = [str(c.path) for c in train_clips], [c.label for c in train_clips]
+    prepared = prepare(ds)
+    keep_freed_memory()
+    x, y = prepared.subset([3, 4, 5])
+    world = min(os.cpu_count() or 1, 4)
+    runs: dict = {name: {"naive": [], "decode": [], "audioclf": [], "parallel": []} for name in models}
+    for _ in range(rounds):
+        for name in models:
+            naive, decode_s = _in_fresh_process(_naive_worker, name, paths, labels, epochs)
+            runs[name]["naive"].append(naive)
+            runs[name]["decode"].append(decode_s)
+            runs[name]["audioclf"].append(trainer_clips_per_s(name, x, y, epochs))
+            if world > 1:
+                runs[name]["parallel"].append(fold_parallel_clips_per_s(name, x, y, epochs, world))
     out: dict = {}
     for name in models:
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(name.split("-")[0], heads=4))
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = DataLoader(NaiveClips([str(c.path) for c in train_clips], [c.label for c in train_clips]),
-                            batch_size=32, shuffle=True)
-        naive_epoch(model, opt, loader)  # warm-up
-        t0 = time.perf_counter()
-        n = sum(naive_epoch(model, opt, loader) for _ in range(epochs))
-        out[name] = {"naive_clips_per_s": n / (time.perf_counter() - t0)}
-    t0 = time.perf_counter()
-    for i in range(len(loader.dataset)):
-        loader.dataset[i]
-    decode_s = time.perf_counter() - t0  # what the naive loop spends on audio in each epoch
+        m = {k: statistics.median(v) for k, v in runs[name].items() if v}
+        r = out[name] = {"naive_clips_per_s": m["naive"], "audioclf_clips_per_s": m["audioclf"],
+                         "speedup": m["audioclf"] / m["naive"], "runs": runs[name]}
+        # One naive epoch = decoding + the model's own time + page faults (the allocator); ours is
+        # the model's own time alone, so with the same model the speed-up is bounded by these parts.
+        r["naive_epoch_s"] = len(y) / m["naive"]
+        r["audioclf_epoch_s"] = len(y) / m["audioclf"]
+        r["naive_decode_s"] = m["decode"]
+        r["naive_allocator_s"] = r["naive_epoch_s"] - m["decode"] - r["audioclf_epoch_s"]
+        r["flops_per_clip"] = train_flops_per_clip(name)
+        r["achieved_gflops"] = m["audioclf"] * r["flops_per_clip"] / 1e9
+        if "parallel" in m:
+            r.update(parallel_folds=world, parallel_clips_per_s=m["parallel"],
+                     parallel_speedup=m["parallel"] / m["naive"])
     # the same inputs reach the model both ways
-    prepared = prepare(ds)
     x_naive = NaiveClips([str(train_clips[0].path)], [0])[0][0]
     idx = [c.path.name for c in ds.clips].index(train_clips[0].path.name)
     x_ours = prepared.waves[idx].unfold(0, 16000, 8000).reshape(1, -1)
-    keep_freed_memory()
-    x, y = prepared.subset([3, 4, 5])
-    for name in models:
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(name.split("-")[0], heads=4))
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        config = TrainConfig(model=name.split("-")[0])
-        gen = torch.Generator().manual_seed(0)
-        _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
-        t0 = time.perf_counter()
-        for _ in range(epochs):
-            _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
-        r = out[name]
-        r["audioclf_clips_per_s"] = epochs * len(y) / (time.perf_counter() - t0)
-        r["speedup"] = r["audioclf_clips_per_s"] / r["naive_clips_per_s"]
-        # One naive epoch = decoding + the model's own time + page faults (the allocator); ours is
-        # the model's own time alone, so with the same model the speed-up is bounded by these parts.
-        r["naive_epoch_s"] = len(y) / r["naive_clips_per_s"]
-        r["audioclf_epoch_s"] = len(y) / r["audioclf_clips_per_s"]
-        r["naive_decode_s"] = decode_s
-        r["naive_allocator_s"] = r["naive_epoch_s"] - decode_s - r["audioclf_epoch_s"]
-        r["flops_per_clip"] = train_flops_per_clip(name)
-        r["achieved_gflops"] = r["audioclf_clips_per_s"] * r["flops_per_clip"] / 1e9
-    world = min(os.cpu_count() or 1, 4)
-    if world > 1:
-        for name in models:
-            r = out[name]
-            r["parallel_folds"] = world
-            r["parallel_clips_per_s"] = fold_parallel_clips_per_s(name, x, y, epochs, world)
-            r["parallel_speedup"] = r["parallel_clips_per_s"] / r["naive_clips_per_s"]
     out["max_input_difference"] = float((x_naive - x_ours).abs().max())
     out["epochs_timed"] = epochs
+    out["rounds"] = rounds
     out["bound"] = (
         "naive: decoding every clip in every epoch, and page faults on every large activation (glibc "
         "hands blocks over 32 MB back to the OS, so each step faults them in again). audioclf removes "
@@ -143,6 +126,56 @@ def bench_training(data: Path, models: list[str], epochs: int) -> dict:
         "dimension 64, ~75 GFLOP/s): together about a third of the measured 180 GFLOP/s sgemm peak. The "
         "encoder's compute is paid equally by both loops, which is why the transformer's ratio is lower")
     return out
+
+
+def trainer_clips_per_s(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
+    """audioclf's training epoch (`audioclf.train._train_epoch`), in this process, all threads."""
+    from audioclf.train import _train_epoch
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name.split("-")[0], heads=4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    config = TrainConfig(model=name.split("-")[0])
+    gen = torch.Generator().manual_seed(0)
+    _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
+    return epochs * len(y) / (time.perf_counter() - t0)
+
+
+def _in_fresh_process(fn, *args):
+    """fn(*args, queue) in a spawned interpreter; what it puts on the queue."""
+    ctx = torch.multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=fn, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _naive_worker(name: str, paths: list[str], labels: list[int], epochs: int, queue) -> None:
+    """The notebook loop's clips per second, and the time of one pass of its decoding alone.
+    Run in a fresh process: glibc's allocator settings are per process, and the benchmark's own
+    process keeps freed memory (audioclf.allocator), which the notebook loop must not get for free."""
+    from torch.utils.data import DataLoader
+
+    from bench.naive import NaiveClips, naive_epoch
+
+    torch.manual_seed(0)
+    dataset = NaiveClips(paths, labels)
+    model = build_model(ModelConfig(name.split("-")[0], heads=4))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(dataset, batch_size=32, shuffle=True)
+    naive_epoch(model, opt, loader)  # warm-up
+    t0 = time.perf_counter()
+    n = sum(naive_epoch(model, opt, loader) for _ in range(epochs))
+    clips_per_s = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for i in range(len(dataset)):
+        dataset[i]
+    queue.put((clips_per_s, time.perf_counter() - t0))
 
 
 def fold_parallel_clips_per_s(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, world: int) -> float:
@@ -188,7 +221,6 @@ def train_flops_per_clip(name: str) -> float:
 
 def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
     """End to end for one 5 s clip from its file: decode, resample, frame, the fold models, ensemble."""
-    from audioclf import store
     from audioclf.allocator import keep_freed_memory
     from audioclf.predict import FoldEnsemble, load_ensemble, predict_file
 
@@ -284,7 +316,7 @@ def markdown(results: dict) -> list[str]:
             if isinstance(r, dict) and "speedup" in r:
                 lines.append(f"| {name} | {r['naive_decode_s']:.2f} | {r['naive_allocator_s']:.2f} | "
                              f"{r['audioclf_epoch_s']:.2f} | {r['naive_epoch_s']:.2f} | {r['audioclf_epoch_s']:.2f} |")
-        lines += ["", f"Epochs timed: {t['epochs_timed']} after one warm-up each. Largest difference between the "
+        lines += ["", f"Each figure: the median of {t.get('rounds', 1)} rounds of {t['epochs_timed']} epochs after one warm-up. Largest difference between the "
                   f"inputs the two loops feed the model: {t['max_input_difference']:.2e}.", "",
                   f"Bound: {t['bound']}.", ""]
     if "predict" in results:
@@ -331,7 +363,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
     ap.add_argument("--only", nargs="+", choices=["data", "training", "predict", "gpu"])
     ap.add_argument("--models", nargs="+", default=["cnn", "transformer-4h"])
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=2, help="timed training epochs per measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="training measurements to take the median of")
     ap.add_argument("--run", type=Path, help="run folder whose fold models predict (default: untrained CNNs)")
     ap.add_argument("--repeats", type=int, default=100)
     args = ap.parse_args()
@@ -339,10 +372,10 @@ def main() -> None:
     results: dict = {}
     if "data" in todo:
         results["data"] = bench_data(args.data)
-    if "training" in todo:
-        results["training"] = bench_training(args.data, args.models, args.epochs)
-    if "predict" in todo:
+    if "predict" in todo:  # before training, whose large heap would otherwise be measured too
         results["predict"] = bench_predict(args.data, args.run, args.repeats)
+    if "training" in todo:
+        results["training"] = bench_training(args.data, args.models, args.epochs, args.rounds)
     if "gpu" in todo:
         results["gpu"] = bench_gpu(args.data)
     write(results, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
