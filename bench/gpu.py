@@ -40,7 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf.config import TrainConfig  # noqa: E402
+from audioclf.config import PrepConfig, TrainConfig  # noqa: E402
 from audioclf.models import ModelConfig, build_model  # noqa: E402
 from audioclf.prepare import Prepared, load_prepared  # noqa: E402
 from audioclf.train import train_fold  # noqa: E402
@@ -72,15 +72,16 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 8192, repeats
 
 
 def bench_protocol(prepared: Prepared, device: torch.device, epochs: int = 100,
-                   models: list[tuple[str, int]] = PROTOCOL) -> dict:
-    """Train every fold model of `models` for `epochs` epochs on `device`; times and FLOP/s."""
+                   models: list[tuple[str, int]] = PROTOCOL, prep: PrepConfig = PrepConfig()) -> dict:
+    """Train every fold model of `models` for `epochs` epochs on `device`; times and FLOP/s.
+    `prep` must be the one `prepared` was made with (the report's by default)."""
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here, as on the CPU
     torch.backends.cudnn.allow_tf32 = False
     rows, total_flops = [], 0.0
     with tempfile.TemporaryDirectory() as root:
         t_all = time.perf_counter()
         for model, heads in models:
-            config = TrainConfig(model=model, heads=heads, epochs=epochs)
+            config = TrainConfig(model=model, heads=heads, epochs=epochs, prep=prep)
             fwd = forward_flops(model, heads, config.prep.input_length)
             for fold in config.cv_folds:
                 n_train = int(torch.isin(prepared.folds, torch.tensor([f for f in config.cv_folds if f != fold])).sum())

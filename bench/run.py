@@ -260,10 +260,9 @@ def bench_gpu(data: Path) -> dict:
 SECTIONS = ("data", "training", "predict", "gpu")
 
 
-def write(new: dict, command: str) -> dict:
+def write(new: dict, command: str, docs: Path = ROOT / "docs") -> dict:
     """Merge this run's sections into docs/benchmarks.json (a section not run now keeps its last
     result, and a GPU section skipped here keeps one measured elsewhere), then rewrite the markdown."""
-    docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     path = docs / "benchmarks.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
