@@ -1,9 +1,11 @@
 """Benchmarks (never part of the tests). Writes docs/benchmarks.json and docs/benchmarks.md.
 
-    python bench/run.py --data ../shared/data/esc10            # everything this machine can run
-    python bench/run.py --data ../shared/data/esc10 --only data predict
+    python bench/run.py --run checkpoints/cnn-26b949279438   # everything this machine can run (~6 min, 2 cores)
+    python bench/run.py --only predict training              # some sections; the others keep their results
+    python bench/run.py --only gpu                           # on a CUDA machine: the protocol (bench/gpu.py)
 
-Each benchmark records what bounds it; see docs/benchmarks.md for the numbers and the discussion.
+--data names the ESC-10 folder (default ../shared/data/esc10). Each section records the command and
+machine that measured it and what bounds it; see docs/benchmarks.md for the numbers and the discussion.
 """
 from __future__ import annotations
 
