@@ -123,27 +123,37 @@ def bench_training(data: Path, models: list[str], epochs: int, rounds: int) -> d
         "hands blocks over 32 MB back to the OS, so each step faults them in again). audioclf removes "
         "both, so with the same model in both loops the speed-up is at most (decoding + page faults + "
         "compute) / compute. What is left is compute: the first two conv blocks (1 and 8 input channels "
-        "over 144,000 and 28,800 samples, where oneDNN reaches 20-80 GFLOP/s in the backward pass) with "
-        "their max-pool passes, plus, for the transformer, the encoder's feed-forward matmuls (inner "
-        "dimension 64, ~75 GFLOP/s): together about a third of the measured 180 GFLOP/s sgemm peak. The "
+        "over 144,000 and 28,800 samples: oneDNN ran block 1's forward at 22 GFLOP/s and block 2's backward "
+        "at 78) with their max-pool passes, plus, for the transformer, the encoder's feed-forward matmuls "
+        "(inner dimension 64: 77 GFLOP/s forward): together about a third of the measured 180 GFLOP/s "
+        "sgemm peak. The "
         "encoder's compute is paid equally by both loops, which is why the transformer's ratio is lower")
     return out
 
 
 def trainer_clips_per_s(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
     """audioclf's training epoch (`audioclf.train._train_epoch`), in this process, all threads."""
+    t0, t1 = _timed_epochs(name, x, y, epochs, seed=0)
+    return epochs * len(y) / (t1 - t0)
+
+
+def _timed_epochs(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
+                  ready=lambda: None) -> tuple[float, float]:
+    """A fresh model's warm-up epoch, `ready()`, then `epochs` timed epochs: (start, end) in
+    perf_counter seconds (CLOCK_MONOTONIC, so comparable across processes)."""
     from audioclf.train import _train_epoch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_model(ModelConfig(name.split("-")[0], heads=4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     config = TrainConfig(model=name.split("-")[0])
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
+    ready()
     t0 = time.perf_counter()
     for _ in range(epochs):
         _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
-    return epochs * len(y) / (time.perf_counter() - t0)
+    return t0, time.perf_counter()
 
 
 def _in_fresh_process(fn, *args):
@@ -197,21 +207,10 @@ def fold_parallel_clips_per_s(name: str, x: torch.Tensor, y: torch.Tensor, epoch
 
 def _fold_worker(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, rank: int, start, queue) -> None:
     from audioclf.allocator import keep_freed_memory
-    from audioclf.train import _train_epoch
 
     torch.set_num_threads(1)
     keep_freed_memory()
-    torch.manual_seed(rank)
-    model = build_model(ModelConfig(name.split("-")[0], heads=4))
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    config = TrainConfig(model=name.split("-")[0])
-    gen = torch.Generator().manual_seed(rank)
-    _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
-    start.wait()
-    t0 = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
-    for _ in range(epochs):
-        _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
-    queue.put((t0, time.perf_counter()))
+    queue.put(_timed_epochs(name, x, y, epochs, seed=rank, ready=start.wait))
 
 
 def train_flops_per_clip(name: str) -> float:
@@ -294,17 +293,17 @@ def markdown(results: dict) -> list[str]:
                   "| clips | cold build | warm load | cache size |", "|---|---|---|---|",
                   f"| {d['clips']} | {d['cold_build_s']:.2f} s | {d['warm_load_s'] * 1e3:.0f} ms | {d['cache_mb']:.0f} MB |",
                   "", f"Bound: {d['bound']}.", ""]
+    trained = {name: r for name, r in results.get("training", {}).items() if isinstance(r, dict) and "speedup" in r}
     if "training" in results:
         t = results["training"]
         lines += ["## Training throughput on CPU (fold 2's 240 training clips, batch 32)", "", provenance(t), "",
                   "| model | naive loop | audioclf | speed-up | achieved | audioclf, fold models at once | speed-up |",
                   "|---|---|---|---|---|---|---|"]
-        for name, r in t.items():
-            if isinstance(r, dict) and "speedup" in r:
-                par = (f"{r['parallel_clips_per_s']:.1f} clips/s ({r['parallel_folds']} x 1 thread) | "
-                       f"{r['parallel_speedup']:.2f}x" if "parallel_folds" in r else "- | -")
-                lines.append(f"| {name} | {r['naive_clips_per_s']:.1f} clips/s | {r['audioclf_clips_per_s']:.1f} clips/s "
-                             f"| {r['speedup']:.2f}x | {r['achieved_gflops']:.1f} GFLOP/s | {par} |")
+        for name, r in trained.items():
+            par = (f"{r['parallel_clips_per_s']:.1f} clips/s ({r['parallel_folds']} x 1 thread) | "
+                   f"{r['parallel_speedup']:.2f}x" if "parallel_folds" in r else "- | -")
+            lines.append(f"| {name} | {r['naive_clips_per_s']:.1f} clips/s | {r['audioclf_clips_per_s']:.1f} clips/s "
+                         f"| {r['speedup']:.2f}x | {r['achieved_gflops']:.1f} GFLOP/s | {par} |")
         lines += ["", "audioclf: one fold model, all torch threads (a plain `python -m audioclf train`). Fold "
                   "models at once: one process per core, each training its own fold with one thread, as "
                   "`torchrun --nproc-per-node N -m audioclf train ... --spread-folds` does; clips of all "
@@ -313,10 +312,9 @@ def markdown(results: dict) -> list[str]:
                   "after its decoding and audioclf's whole epoch):", "",
                   "| model | naive: decoding | naive: page faults | model compute (both) | naive total | audioclf total |",
                   "|---|---|---|---|---|---|"]
-        for name, r in t.items():
-            if isinstance(r, dict) and "speedup" in r:
-                lines.append(f"| {name} | {r['naive_decode_s']:.2f} | {r['naive_allocator_s']:.2f} | "
-                             f"{r['audioclf_epoch_s']:.2f} | {r['naive_epoch_s']:.2f} | {r['audioclf_epoch_s']:.2f} |")
+        for name, r in trained.items():
+            lines.append(f"| {name} | {r['naive_decode_s']:.2f} | {r['naive_allocator_s']:.2f} | "
+                         f"{r['audioclf_epoch_s']:.2f} | {r['naive_epoch_s']:.2f} | {r['audioclf_epoch_s']:.2f} |")
         lines += ["", f"Each figure: the median of {t.get('rounds', 1)} rounds of {t['epochs_timed']} epochs after one warm-up. Largest difference between the "
                   f"inputs the two loops feed the model: {t['max_input_difference']:.2e}.", "",
                   f"Bound: {t['bound']}.", ""]
@@ -333,17 +331,15 @@ def markdown(results: dict) -> list[str]:
         lines += ["## GPU: the whole report protocol", "", provenance(g), "",
                   *(gpu_markdown(g) if "rows" in g else [g["note"], ""])]
     lines += ["## Against the targets", ""]
-    if "training" in results:
-        for name, r in results["training"].items():
-            if isinstance(r, dict) and "speedup" in r:
-                verdict = "met" if r["speedup"] >= 3 else (
-                    f"NOT met; it needs {r['naive_epoch_s'] / 3:.2f} s per epoch, "
-                    f"{1 - r['naive_epoch_s'] / 3 / r['audioclf_epoch_s']:.0%} less compute with the naive loop unchanged")
-                lines.append(f"- Training {name}, one fold model: {r['speedup']:.2f}x the naive loop (target 3x): {verdict}.")
-                if "parallel_speedup" in r:
-                    lines.append(f"- Training {name}, {r['parallel_folds']} fold models at once: "
-                                 f"{r['parallel_speedup']:.2f}x (target 3x): "
-                                 f"{'met' if r['parallel_speedup'] >= 3 else 'NOT met'}.")
+    for name, r in trained.items():
+        verdict = "met" if r["speedup"] >= 3 else (
+            f"NOT met; it needs {r['naive_epoch_s'] / 3:.2f} s per epoch, "
+            f"{1 - r['naive_epoch_s'] / 3 / r['audioclf_epoch_s']:.0%} less compute with the naive loop unchanged")
+        lines.append(f"- Training {name}, one fold model: {r['speedup']:.2f}x the naive loop (target 3x): {verdict}.")
+        if "parallel_speedup" in r:
+            lines.append(f"- Training {name}, {r['parallel_folds']} fold models at once: "
+                         f"{r['parallel_speedup']:.2f}x (target 3x): "
+                         f"{'met' if r['parallel_speedup'] >= 3 else 'NOT met'}.")
     if "gpu" in results:
         g = results["gpu"]
         if g.get("epochs") == 100 and g.get("fold_models") == 16:
@@ -373,7 +369,7 @@ def main() -> None:
     results: dict = {}
     if "data" in todo:
         results["data"] = bench_data(args.data)
-    if "predict" in todo:  # before training, whose large heap would otherwise be measured too
+    if "predict" in todo:
         results["predict"] = bench_predict(args.data, args.run, args.repeats)
     if "training" in todo:
         results["training"] = bench_training(args.data, args.models, args.epochs, args.rounds)
