@@ -31,30 +31,63 @@ class Trunk(nn.Sequential):
     """Four Conv1d -> ReLU -> MaxPool1d(5) -> BatchNorm1d blocks, then AdaptiveAvgPool1d(128).
 
     (B, 1, 144000) -> (B, 64, 128). The modules are the report's, in its order (so are the checkpoint
-    keys); `forward` computes the same function, bit for bit, in less time on CPU:
+    keys); `forward` computes the same function in less time:
     - it max-pools before the ReLU: the two commute (ReLU is monotonic, and a block whose maximum is
       not positive gets no gradient either way), so the ReLU touches a fifth of the samples;
-    - when training, it max-pools with a reshape and `max` over the last axis: `max_pool1d`'s CPU
-      kernel with indices (what autograd needs) is slower. Without gradients `max_pool1d` is faster
-      (no indices), so inference keeps it.
-    One training step of the 4-head transformer (batch 32, forward + backward + Adam, 2 cores) went
-    from 528 ms to 479 ms (median of 12); `tests/test_models.py` checks outputs and gradients match.
+    - when training on CPU it runs each conv and pool as 2-D ops on channels-last (B, C, 1, L) tensors
+      (`conv_pool_nhwc`). oneDNN's channels-last convolutions sum in another order, so outputs and
+      gradients agree with the report's order to float rounding, not bit for bit. Inference, and
+      training on a GPU, take the (B, C, L) path, which is bit for bit the report's order (the shipped
+      reference evaluations reproduce exactly).
+    A training step on 2 cores (batch 32, forward + backward + Adam): docs/cpu_step.md
+    (`python bench/cpu_step.py`), with the alternatives measured against it. `tests/test_models.py`
+    checks both paths against the modules called in the report's order.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         *blocks, average = self
+        nhwc = self.training and torch.is_grad_enabled() and x.device.type == "cpu"
         for i in range(0, len(blocks), 4):
             conv, relu, pool, norm = blocks[i:i + 4]
-            x = norm(relu(max_pool(conv(x), pool.kernel_size)))
+            x = conv_pool_nhwc(x, conv, pool.kernel_size) if nhwc else F.max_pool1d(conv(x), pool.kernel_size)
+            x = norm(relu(x))
         return average(x)
 
 
-def max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
-    """MaxPool1d(k) (stride k, no padding, a short tail dropped) over the last axis."""
-    if not (x.requires_grad and torch.is_grad_enabled()) or x.device.type != "cpu":
-        return F.max_pool1d(x, k)  # see Trunk: the reshape is only measured faster for CPU training
-    n = x.size(-1) // k
-    return x[..., :n * k].unflatten(-1, (n, k)).max(-1).values
+def conv_pool_nhwc(x: torch.Tensor, conv: nn.Conv1d, k: int) -> torch.Tensor:
+    """max_pool1d(conv(x), k) for x (B, C, L), computed channels-last; returns (B, C_out, L // k).
+
+    Why, measured in docs/cpu_step.md (2 cores, batch 32): max_pool2d's channels-last kernel, with the
+    indices that autograd needs, vectorises over channels, where the (B, C, L) kernels run along 5
+    samples at a time (block 1, forward + backward: 40 ms against 92 for reshape + max and 118 for
+    max_pool1d), and oneDNN's channels-last convolutions are faster too. A whole training step: 434
+    against 611 ms (transformer, 4 heads), 257 against 399 ms (CNN). BatchNorm stays on (B, C, L): its
+    channels-last CPU kernel sums in float32 in one pass and moved the gradients by up to 14 % (ibid.).
+    """
+    y = F.conv2d(_nhwc(x.unsqueeze(2)), _nhwc(conv.weight.unsqueeze(2)), conv.bias, padding=(0, conv.padding[0]))
+    return _ChannelsFirst.apply(F.max_pool2d(y, (1, k)))
+
+
+class _ChannelsFirst(torch.autograd.Function):
+    """(B, C, 1, L) channels-last -> (B, C, L) contiguous, with the gradient sent back channels-last.
+    `.squeeze(2).contiguous()` would send it back (B, C, L)-ordered, and max_pool2d's and the
+    convolution's backward would each copy it (the conv output's gradient, 147 MB, took 38 ms)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _nhwc(grad.unsqueeze(2))
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) with channels-last strides. `contiguous(memory_format=torch.channels_last)` leaves a
+    one-channel tensor as it is (both layouts fit it) and oneDNN then answers in NCHW; these strides
+    say NHWC (for one channel they address the same memory)."""
+    n, c, h, w = t.shape
+    return t.contiguous(memory_format=torch.channels_last).as_strided(t.shape, (h * w * c, 1, w * c, c))
 
 
 def trunk() -> Trunk:

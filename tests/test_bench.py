@@ -42,3 +42,14 @@ def test_results_file_keeps_sections_not_rerun_and_a_measured_gpu_section(tmp_pa
     assert saved["gpu"]["command"] == "cmd-gpu" and len(saved["gpu"]["rows"]) == 4
     md = (tmp_path / "benchmarks.md").read_text()
     assert "`cmd-data`" in md and "`cmd-gpu`" in md and "Skipped" not in md
+
+
+def test_cpu_step_breakdown_runs_and_finds_the_report_order_bit_for_bit():
+    from bench.cpu_step import VARIANTS, markdown, run
+
+    r = run(["cnn"], steps=1, with_compile=False, length=7000)
+    rows = {v["variant"]: v for v in r["models"][0]["variants"]}
+    assert set(rows) == set(VARIANTS) and all(v["step_ms"] > 0 for v in rows.values())
+    assert rows["report order: nn.Sequential (what a notebook runs)"]["relative_difference"] == 0
+    assert 0 < rows["audioclf: conv + pool channels-last, BatchNorm (B, C, L) (shipped)"]["relative_difference"] < 1e-2
+    assert "| cnn" not in markdown(r, "cmd")[0] and any("F.max_pool2d" in line for line in markdown(r, "cmd"))
