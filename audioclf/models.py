@@ -60,9 +60,9 @@ def conv_pool_nhwc(x: torch.Tensor, conv: nn.Conv1d, k: int) -> torch.Tensor:
 
     Why, measured in docs/cpu_step.md (2 cores, batch 32): max_pool2d's channels-last kernel, with the
     indices that autograd needs, vectorises over channels, where the (B, C, L) kernels run along 5
-    samples at a time (block 1, forward + backward: 40 ms against 92 for reshape + max and 118 for
-    max_pool1d), and oneDNN's channels-last convolutions are faster too. A whole training step: 434
-    against 611 ms (transformer, 4 heads), 257 against 399 ms (CNN). BatchNorm stays on (B, C, L): its
+    samples at a time (block 1, forward + backward: 22 ms against 71 for reshape + max and 98 for
+    max_pool1d), and oneDNN's channels-last convolutions are faster too. A whole training step: 373
+    against 500 ms (transformer, 4 heads), 219 against 340 ms (CNN). BatchNorm stays on (B, C, L): its
     channels-last CPU kernel sums in float32 in one pass and moved the gradients by up to 14 % (ibid.).
     """
     y = F.conv2d(_nhwc(x.unsqueeze(2)), _nhwc(conv.weight.unsqueeze(2)), conv.bias, padding=(0, conv.padding[0]))
@@ -71,8 +71,9 @@ def conv_pool_nhwc(x: torch.Tensor, conv: nn.Conv1d, k: int) -> torch.Tensor:
 
 class _ChannelsFirst(torch.autograd.Function):
     """(B, C, 1, L) channels-last -> (B, C, L) contiguous, with the gradient sent back channels-last.
-    `.squeeze(2).contiguous()` would send it back (B, C, L)-ordered, and max_pool2d's and the
-    convolution's backward would each copy it (the conv output's gradient, 147 MB, took 38 ms)."""
+    `.squeeze(2).contiguous()` would send it back (B, C, L)-ordered, and the backward passes would copy
+    it, up to the conv output's 147 MB gradient: a training step 13 % (transformer) and 24 % (CNN)
+    slower in docs/cpu_step.md."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.allocator import keep_freed_memory  # noqa: E402
-from audioclf.models import ModelConfig, Trunk, build_model  # noqa: E402
+from audioclf.models import ModelConfig, Trunk, _nhwc, build_model  # noqa: E402
 from bench.naive import as_the_report_writes_it  # noqa: E402
 from bench.run import machine  # noqa: E402
 
@@ -62,8 +62,6 @@ def _ncl_max_pool1d(self: Trunk, x: torch.Tensor) -> torch.Tensor:
 
 def _nhwc_with_batch_norm(self: Trunk, x: torch.Tensor) -> torch.Tensor:
     """Channels-last through BatchNorm too (F.batch_norm: BatchNorm1d's module checks for 3-D)."""
-    from audioclf.models import _nhwc
-
     blocks, average = _blocks(self)
     x = _nhwc(x.unsqueeze(2))
     for conv, relu, pool, norm in blocks:
@@ -74,6 +72,16 @@ def _nhwc_with_batch_norm(self: Trunk, x: torch.Tensor) -> torch.Tensor:
     return average(x.squeeze(2))
 
 
+def _nhwc_plain_gradient(self: Trunk, x: torch.Tensor) -> torch.Tensor:
+    """The shipped path, but back to (B, C, L) with `.squeeze(2).contiguous()`, whose backward hands
+    max_pool2d a (B, C, L)-ordered gradient (what `audioclf.models._ChannelsFirst` avoids)."""
+    blocks, average = _blocks(self)
+    for conv, relu, pool, norm in blocks:
+        y = F.conv2d(_nhwc(x.unsqueeze(2)), _nhwc(conv.weight.unsqueeze(2)), conv.bias, padding=(0, conv.padding[0]))
+        x = norm(relu(F.max_pool2d(y, (1, pool.kernel_size)).squeeze(2).contiguous()))
+    return average(x)
+
+
 def compiled(model: nn.Module) -> nn.Module:
     return torch.compile(model)
 
@@ -82,6 +90,7 @@ VARIANTS: dict[str, Callable[[nn.Module], nn.Module]] = {
     "audioclf: conv + pool channels-last, BatchNorm (B, C, L) (shipped)": lambda m: m,
     "(B, C, L), pool before ReLU, reshape + max(-1) (shipped before)": lambda m: _with_trunk(m, _ncl_reshape_max),
     "(B, C, L), pool before ReLU, max_pool1d": lambda m: _with_trunk(m, _ncl_max_pool1d),
+    "channels-last, gradient sent back (B, C, L)-ordered": lambda m: _with_trunk(m, _nhwc_plain_gradient),
     "channels-last through BatchNorm too": lambda m: _with_trunk(m, _nhwc_with_batch_norm),
     "report order: nn.Sequential (what a notebook runs)": as_the_report_writes_it,
 }

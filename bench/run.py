@@ -1,6 +1,6 @@
 """Benchmarks (never part of the tests). Writes docs/benchmarks.json and docs/benchmarks.md.
 
-    python bench/run.py --run checkpoints/cnn-26b949279438   # everything this machine can run (~6 min, 2 cores)
+    python bench/run.py --run checkpoints/cnn-26b949279438   # everything this machine can run (~9 min, 2 cores)
     python bench/run.py --only predict training              # some sections; the others keep their results
     python bench/run.py --only gpu                           # on a CUDA machine: the protocol (bench/gpu.py)
 

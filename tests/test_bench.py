@@ -53,3 +53,4 @@ def test_cpu_step_breakdown_runs_and_finds_the_report_order_bit_for_bit():
     assert rows["report order: nn.Sequential (what a notebook runs)"]["relative_difference"] == 0
     assert 0 < rows["audioclf: conv + pool channels-last, BatchNorm (B, C, L) (shipped)"]["relative_difference"] < 1e-2
     assert "| cnn" not in markdown(r, "cmd")[0] and any("F.max_pool2d" in line for line in markdown(r, "cmd"))
+    assert "## cnn: the step, variant by variant" in markdown(r, "cmd")
