@@ -7,10 +7,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .errors import UserError
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
-class AudioError(ValueError):
+class AudioError(UserError):
     """A file that cannot be used as a clip; the message says which file and why."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import AUDIO_EXTENSIONS
+from .errors import UserError
 
 # ESC-10's classes, in ESC-50 target order: ESC-10 label i is ESC10_CLASSES[i].
 ESC10_CLASSES = ("dog", "rooster", "rain", "sea_waves", "crackling_fire",
@@ -20,7 +21,7 @@ ESC50_COLUMNS = ("filename", "fold", "target", "category")
 FOLDS_FILE = "audioclf_folds.csv"
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A dataset folder that cannot be used; the message names the file and the problem."""
 
 

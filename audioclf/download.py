@@ -20,6 +20,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from .errors import UserError
+
 __all__ = ["ESC50_URL", "DATASET_DIRNAME", "DownloadError", "download_esc50"]
 
 ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
@@ -32,7 +34,7 @@ _AUDIO_DIR = "audio"
 ProgressCallback = Callable[[int, int | None], None]
 
 
-class DownloadError(Exception):
+class DownloadError(UserError):
     """Raised when the dataset cannot be downloaded, verified or unpacked."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from .audio import AudioError, load_audio
 from .config import PrepConfig
 from .data import Dataset
+from .errors import CheckpointError
 from .features import fit_length, resample, to_mono
 from .store import save_torch
 
@@ -54,7 +56,10 @@ def prepare(dataset: Dataset, prep: PrepConfig = PrepConfig(), root: Path | None
     """Load the cached tensors for (dataset, prep), building the cache first if it is missing."""
     path = cache_path(dataset, prep, root)
     if path.is_file():
-        return load_prepared(path)
+        try:
+            return load_prepared(path)
+        except CheckpointError as e:  # derived data: rebuild it rather than trust it
+            print(f"audioclf: warning: {e}; rebuilding the decoded-audio cache", file=sys.stderr)
     prepared = build(dataset, prep, progress)
     save_prepared(prepared, path)
     return prepared
@@ -97,9 +102,14 @@ def save_prepared(prepared: Prepared, path: Path) -> None:
 
 
 def load_prepared(path: Path) -> Prepared:
-    d = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return Prepared(waves=d["waves"], labels=d["labels"], folds=d["folds"],
-                    classes=tuple(d["classes"]), names=tuple(d["names"]))
+    """The cached tensors (memory-mapped; plain tensors only, a pickle holding code is refused)."""
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return Prepared(waves=d["waves"], labels=d["labels"], folds=d["folds"],
+                        classes=tuple(d["classes"]), names=tuple(d["names"]))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a readable decoded-audio cache ({first})") from None
 
 
 __all__ = ["Prepared", "prepare", "build", "cache_path", "cache_dir", "AudioError"]

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from .config import TrainConfig
+from .errors import CheckpointError
 
 
 def checkpoints_dir() -> Path:
@@ -74,7 +75,15 @@ def save_torch(obj: Any, path: Path) -> None:
 
 
 def load_torch(path: Path) -> Any:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """torch.load of tensors and plain containers only: a pickle that would run code, a truncated or
+    otherwise unreadable file raises CheckpointError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...: all "unusable"
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CheckpointError(f"{path}: not a readable checkpoint of plain tensors ({first})") from None
 
 
 def fold_complete(config: TrainConfig, fold: int, root: Path | None = None) -> bool:

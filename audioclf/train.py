@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from . import store
 from .allocator import keep_freed_memory
 from .config import PrepConfig, TrainConfig
 from .distributed import SINGLE, Dist
+from .errors import CheckpointError
 from .features import frame
 from .models import ModelConfig, build_model
 from .prepare import Prepared
@@ -227,10 +229,17 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _resume_state(path: Path) -> dict | None:
+    """The state saved after the last completed epoch, or None to start the fold afresh.
+
+    Loaded as plain tensors only (a resume file that holds code is refused, never run). An unusable
+    file only costs the epochs since the fold began: it is moved aside to `<name>.bad`, and said so.
+    """
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # an unreadable resume file only costs the epochs since the fold began
-        path.unlink(missing_ok=True)
+        return store.load_torch(path)
+    except CheckpointError as e:
+        path.replace(path.with_name(path.name + ".bad"))
+        print(f"audioclf: warning: {e}; moved aside to {path.name}.bad, the fold starts again from epoch 1",
+              file=sys.stderr)
         return None
