@@ -10,6 +10,8 @@ import numpy as np
 import streamlit as st
 
 from audioclf import store
+from audioclf.errors import UserError
+from audioclf.store import Run
 from audioclf.config import PrepConfig
 from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
 
@@ -118,67 +120,34 @@ def sidebar() -> None:
 
 # --- runs and models -------------------------------------------------------------------------------
 
-def weights_stamp(run: Path, which: str = "best") -> str:
-    """Changes whenever a fold's weights change, so cached models are reloaded after training."""
-    parts = []
-    for p in sorted(run.glob(f"fold*/{which}.pt")):
-        parts.append(f"{p.parent.name}:{p.stat().st_mtime_ns}")
-    return "|".join(parts)
-
-
 @st.cache_resource(max_entries=8, show_spinner="Loading the fold models…")
 def _ensemble(run: str, stamp: str, device: str):
-    from audioclf.predict import load_ensemble
+    from audioclf.inference import load_ensemble
 
     return load_ensemble(Path(run), device=device)  # eval mode, never mutated
 
 
-def ensemble(run: Path):
-    return _ensemble(str(run), weights_stamp(run), device())
+def ensemble(run: Run):
+    """The run's fold models, loaded once per change of its weights (CheckpointError names a bad file)."""
+    return _ensemble(str(run.path), run.weights_stamp(), device())
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the model…")
-def _fold_model(path: str, mtime: int, device: str):
-    return store.load_model(Path(path), device)  # eval mode, never mutated
+def _fold_model(run: str, fold: int, stamp: str, device: str):
+    return Run(run).fold_model(fold, "best", device)  # eval mode, never mutated
 
 
-def fold_model(run: Path, fold: int, which: str = "best"):
-    path = run / f"fold{fold}" / f"{which}.pt"
-    return _fold_model(str(path), path.stat().st_mtime_ns, device())
+def fold_model(run: Run, fold: int):
+    """A fold's model and its metadata (`store.FoldModel`), cached until its weights change."""
+    return _fold_model(str(run.path), fold, run.weights_stamp(), device())
 
 
-def runs_with_weights(root: Path | None = None, model: str | None = None) -> list[Path]:
-    """Runs (newest first) with at least one finished fold model, optionally of one model family."""
-    out = []
-    for run in store.list_runs(root):
-        try:
-            cfg = store.load_config(run)
-        except (ValueError, TypeError, KeyError, OSError):
-            continue
-        if (model is None or cfg.model == model) and any(run.glob("fold*/best.pt")):
-            out.append(run)
-    return out
-
-
-def complete_first(runs: list[Path]) -> list[Path]:
-    """Runs with every fold trained and evaluated first (newest first within each group)."""
-    from audioclf.jobs import is_complete
-
-    def complete(run: Path) -> bool:
-        try:
-            return is_complete(store.load_config(run), root=run.parent)
-        except (ValueError, TypeError, KeyError, OSError):
-            return False
-
-    return sorted(runs, key=lambda r: not complete(r))
-
-
-def run_label(run: Path) -> str:
+def run_label(run: Run) -> str:
     from audioclf.runs import describe
 
     try:
         return describe(run)
-    except (ValueError, TypeError, KeyError, OSError):
+    except (UserError, OSError):
         return run.name
 
 
@@ -186,6 +155,40 @@ def no_runs_message(what: str = "This page needs a trained run") -> None:
     st.info(f"{what}, and there is none in `{store.checkpoints_dir().resolve()}` yet. "
             "Train one on the **Train** page (a couple of epochs is enough to try the app).")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+
+
+def describe_progress(job) -> tuple[float, str]:
+    """A progress-bar fraction and a line of text such as 'fold 3 (2 of 4) · epoch 40/100 · 12 min left'."""
+    p = job.progress
+    if job.status == "done":
+        return 1.0, "done"
+    if job.status == "starting":
+        return 0.0, job.message
+    fraction = float(p.get("fraction") or 0.0)
+    parts = []
+    folds = p.get("folds") or list(job.config.cv_folds)
+    if p.get("fold") is not None and p["fold"] in folds:
+        parts.append(f"fold {p['fold']} ({folds.index(p['fold']) + 1} of {len(folds)})")
+    if p.get("epochs"):
+        parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
+    if job.status == "running" and p.get("eta_s") is not None:
+        parts.append(f"{format_seconds(p['eta_s'])} left")
+    elif job.status != "running":
+        parts.append(job.status)
+    if job.message and job.status != "running":
+        parts.append(job.message)
+    elif p.get("message"):
+        parts.append(p["message"])
+    return min(max(fraction, 0.0), 1.0), " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 # --- clips -----------------------------------------------------------------------------------------
@@ -233,17 +236,11 @@ FOLD_COLUMNS = {"fold": "val fold", "epoch": "best epoch", "train_loss": "train 
 
 
 def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 3):
-    """A table for display: columns renamed, floats to `digits` places, missing values blank (as text:
-    st.dataframe draws a missing number as 'None')."""
-    def cell(v):
-        if v is None or (isinstance(v, float) and v != v):
-            return ""
-        if isinstance(v, float):
-            return f"{v:.{digits}f}"
-        return v
-
-    df = as_table([{k: cell(v) for k, v in row.items()} for row in rows])
-    return df.rename(columns=names) if names else df
+    """A table for display: columns renamed, floats to `digits` places, missing values blank."""
+    df = as_table(rows)
+    df = df.rename(columns=names) if names else df
+    floats = [c for c in df.columns if df[c].map(lambda v: isinstance(v, float)).any()]
+    return df.style.format(na_rep="").format(f"{{:.{digits}f}}", subset=floats, na_rep="")
 
 
 def fmt_float(x, digits: int = 3) -> str:

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from .config import PrepConfig
-from .features import frame
+from .features import model_input
 
 
 @torch.no_grad()
@@ -29,7 +29,7 @@ def attention_maps(model: nn.Module, wave: torch.Tensor, prep: PrepConfig) -> di
         proba: (classes,) the model's probabilities for the clip.
     """
     device = next(model.parameters()).device
-    x = frame(torch.as_tensor(wave, dtype=torch.float32)[None].to(device), prep)  # (1, 1, 144000)
+    x = model_input(model, torch.as_tensor(wave, dtype=torch.float32)[None].to(device), prep)  # (1, 1, 144000)
     out = model(x, return_dict=True)
     if out.get("attention") is None:
         raise ValueError(f"{type(model).__name__} has no attention (choose a transformer run)")
@@ -47,7 +47,7 @@ def trunk_length(model: nn.Module, length: int) -> int:
     return length
 
 
-def token_times(prep: PrepConfig, n_tokens: int = 128, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def token_times(prep: PrepConfig, n_tokens: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Where each token sits in the original clip.
 
     Token i averages the trunk's time steps [floor(i*steps/n), ceil((i+1)*steps/n)) (adaptive average
@@ -55,7 +55,6 @@ def token_times(prep: PrepConfig, n_tokens: int = 128, steps: int | None = None)
     centre of each token in seconds of the clip, shape (n_tokens,), and the window (0-based) it lies in.
     """
     length = prep.input_length
-    steps = steps or length // 625  # the seed trunk: four max-pools of 5 (144000 -> 230)
     i = np.arange(n_tokens)
     lo = np.floor(i * steps / n_tokens)
     hi = np.ceil((i + 1) * steps / n_tokens)
@@ -65,14 +64,12 @@ def token_times(prep: PrepConfig, n_tokens: int = 128, steps: int | None = None)
     return (window * prep.hop + offset) / prep.sample_rate, window
 
 
-def time_bins(prep: PrepConfig, n_tokens: int = 128, steps: int | None = None,
-              resolution: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def time_bins(prep: PrepConfig, n_tokens: int, steps: int, resolution: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """How the tokens cover the clip: bin centres (bins,) in seconds, and M (n_tokens, bins) where
     M[i, b] is the share of token i's stretch of the stacked input that comes from time bin b of the
     clip (a token that straddles two windows comes from two places in the clip). Rows sum to 1 for
     tokens inside the clip."""
     length, W = prep.input_length, prep.window
-    steps = steps or length // 625
     per_step = length / steps
     n_bins = int(np.ceil(prep.duration / resolution - 1e-9))
     edges = np.arange(n_bins + 1) * resolution
@@ -91,7 +88,7 @@ def time_bins(prep: PrepConfig, n_tokens: int = 128, steps: int | None = None,
     return edges[:-1] + resolution / 2, M
 
 
-def attention_over_time(cls: np.ndarray, prep: PrepConfig, steps: int | None = None,
+def attention_over_time(cls: np.ndarray, prep: PrepConfig, steps: int,
                         resolution: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CLS token's attention as a density over the clip's time axis.
 
@@ -106,3 +103,12 @@ def attention_over_time(cls: np.ndarray, prep: PrepConfig, steps: int | None = N
     times, M = time_bins(prep, cls.shape[-1], steps, resolution)
     uniform = np.full(cls.shape[-1], 1.0 / cls.shape[-1]) @ M / resolution
     return times, cls @ M / resolution, uniform
+
+
+def attention_view(model: nn.Module, wave: torch.Tensor, prep: PrepConfig) -> dict:
+    """`attention_maps` plus the CLS token's attention over the clip's time axis ('times', 'density',
+    'uniform'; see `attention_over_time`), with the token layout taken from the model itself."""
+    out = attention_maps(model, wave, prep)
+    out["times"], out["density"], out["uniform"] = attention_over_time(
+        out["cls"], prep, trunk_length(model, prep.input_length))
+    return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -17,10 +17,19 @@ class AudioError(UserError):
 
 
 def load_audio(source: str | Path | bytes | BinaryIO, name: str | None = None) -> tuple[np.ndarray, int]:
-    """Decode a file (path, bytes or file object) to float32 of shape (channels, samples) and its rate.
+    """Decode a whole file (path, bytes or file object) to float32 of shape (channels, samples) and its
+    rate. For recordings of any length, `stream_audio` decodes block by block instead."""
+    sr, blocks = stream_audio(source, name)
+    return np.concatenate(list(blocks), axis=1), sr
 
-    soundfile (libsndfile) reads wav, flac, ogg and mp3; anything it cannot read is retried with
-    librosa's audioread fallback before giving up.
+
+def stream_audio(source: str | Path | bytes | BinaryIO, name: str | None = None,
+                 block_seconds: float = 10.0) -> tuple[int, Iterator[np.ndarray]]:
+    """Open a file and decode it lazily: its rate and an iterator of float32 blocks (channels, samples).
+
+    soundfile (libsndfile) reads wav, flac, ogg and mp3 block by block, so memory does not grow with
+    the recording's length; anything it cannot open is decoded whole by librosa's audioread fallback.
+    The iterator raises AudioError (naming the file) for non-finite samples, and when there are none.
     """
     label = name or (str(source) if isinstance(source, (str, Path)) else "uploaded file")
     if isinstance(source, (str, Path)):
@@ -36,14 +45,33 @@ def load_audio(source: str | Path | bytes | BinaryIO, name: str | None = None) -
     import soundfile as sf  # here, not at the top: the GPU benchmark's machine has torch but no libsndfile
 
     try:
-        data, sr = sf.read(source, dtype="float32", always_2d=True)  # (samples, channels)
+        f = sf.SoundFile(source)
     except Exception as sf_error:  # libsndfile raises several types; all mean "cannot decode"
         data, sr = _load_with_librosa(source, label, sf_error)
-    if data.size == 0 or data.shape[0] == 0:
+        return sr, _checked(iter([np.ascontiguousarray(data.T)]), label)
+    block = max(1, int(block_seconds * f.samplerate))
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            try:
+                for b in f.blocks(block, dtype="float32", always_2d=True):  # (samples, channels)
+                    yield np.ascontiguousarray(b.T)
+            except sf.LibsndfileError as e:
+                raise AudioError(f"{label}: cannot decode audio ({_short(e)})") from None
+
+    return int(f.samplerate), _checked(blocks(), label)
+
+
+def _checked(blocks: Iterator[np.ndarray], label: str) -> Iterator[np.ndarray]:
+    seen = 0
+    for b in blocks:
+        if not np.isfinite(b).all():
+            raise AudioError(f"{label}: the audio contains NaN or infinite samples")
+        if b.shape[1]:
+            seen += b.shape[1]
+            yield b
+    if not seen:
         raise AudioError(f"{label}: the file holds no audio samples")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{label}: the audio contains NaN or infinite samples")
-    return np.ascontiguousarray(data.T), int(sr)
 
 
 def _load_with_librosa(source, label: str, first_error: Exception) -> tuple[np.ndarray, int]:

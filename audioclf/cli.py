@@ -5,10 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .audio import AudioError
-from .data import DataError
-
-USER_ERRORS = (AudioError, DataError, FileNotFoundError, ValueError)
+from .errors import ConfigError, UserError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,16 +17,12 @@ def main(argv: list[str] | None = None) -> int:
         print("audioclf: interrupted; finished epochs and folds are kept and resume on the next run",
               file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
+    except ConfigError as e:
+        print(f"audioclf: error: --{e.field.replace('_', '-')}: {e.problem}", file=sys.stderr)
+        return 2
+    except (UserError, FileNotFoundError) as e:
         print(f"audioclf: error: {e}", file=sys.stderr)
         return 2
-    except Exception as e:
-        from .download import DownloadError
-
-        if isinstance(e, DownloadError):
-            print(f"audioclf: error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +80,12 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     from .models import MODELS
 
     p.add_argument("--model", default="cnn", help=f"one of: {', '.join(MODELS)}")
-    p.add_argument("--heads", type=int, default=4, help="attention heads (transformer)")
+    options = {name: opt for spec in MODELS.values() for name, opt in spec.options.items()}
+    for name, opt in options.items():  # each model's options, from the registry
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                       help=f"{opt.help} (default {opt.default}; models that have it)")
     p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--lr", type=float, help="learning rate (default: 0.01 cnn, 0.001 transformer)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's, see `info`)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
@@ -102,7 +98,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _dataset(args):
-    from .data import default_data_dir, open_dataset
+    from .data import DataError, default_data_dir, open_dataset
 
     root = args.data or default_data_dir()
     if root is None:
@@ -111,42 +107,21 @@ def _dataset(args):
     return open_dataset(root, args.subset)
 
 
-def _config(args, dataset):
+def config_from_args(args, dataset=None):
+    """The TrainConfig that `train` or `evaluate` arguments describe (ConfigError names the flag);
+    the data's fingerprint from `dataset`, else the config's own dataset_id stays empty."""
     from .config import PrepConfig, TrainConfig
-
-    if args.epochs < 1 or args.batch_size < 1:
-        raise ValueError("--epochs and --batch-size must be at least 1")
-    prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
-    if prep.window > prep.num_samples or prep.hop < 1:
-        raise ValueError(f"--window {prep.window} must fit in a clip of {prep.num_samples} samples, --hop at least 1")
-    return TrainConfig(model=args.model, heads=args.heads, lr=args.lr, epochs=args.epochs,
-                       batch_size=args.batch_size, weight_decay=args.weight_decay, seed=args.seed,
-                       test_fold=args.test_fold, cv_folds=tuple(args.cv_folds), prep=prep,
-                       dataset_id=dataset.fingerprint())
-
-
-def config_from_args(args):
-    """The dataset and TrainConfig that `train` arguments describe, checked: (Dataset, TrainConfig).
-
-    Raises ValueError or DataError with a message for the user. The app's job launcher uses this too,
-    so that it names the same run folder as the training process will.
-    """
     from .models import MODELS
 
     if args.model not in MODELS:  # before any slow data work
-        raise ValueError(f"--model: unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
-    if args.model == "transformer" and (args.heads < 1 or 64 % args.heads):
-        raise ValueError(f"--heads: {args.heads} heads do not divide the token width 64; "
-                         "choose 1, 2, 4, 8, 16, 32 or 64")
-    dataset = _dataset(args)
-    config = _config(args, dataset)
-    missing = [f for f in (config.test_fold, *config.cv_folds) if f not in dataset.folds]
-    if missing:
-        raise DataError(f"{dataset.root}: fold(s) {missing} not in the dataset (it has folds {list(dataset.folds)})")
-    unknown = [f for f in (getattr(args, "folds", None) or []) if f not in config.cv_folds]
-    if unknown:
-        raise ValueError(f"--folds: {unknown} are not cross-validation folds {list(config.cv_folds)}")
-    return dataset, config
+        raise ConfigError("model", f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
+    options = {name: getattr(args, name) for name in MODELS[args.model].options
+               if getattr(args, name, None) is not None}
+    prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
+    return TrainConfig(model=args.model, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                       weight_decay=args.weight_decay, seed=args.seed, test_fold=args.test_fold,
+                       cv_folds=tuple(args.cv_folds), prep=prep, options=tuple(options.items()),
+                       dataset_id=dataset.fingerprint() if dataset is not None else "")
 
 
 def _sigterm_as_interrupt() -> None:
@@ -161,14 +136,19 @@ def _sigterm_as_interrupt() -> None:
 
 
 def cmd_train(args) -> int:
+    from .config import TrainConfig
     from .device import describe, pick_device
     from .distributed import Dist
     from .prepare import prepare
+    from .store import RunBusy
     from .train import train_run
 
     _sigterm_as_interrupt()
     device = pick_device(args.device)
-    dataset, config = config_from_args(args)
+    config_from_args(args)  # the settings alone, before any slow data work
+    dataset = _dataset(args)
+    config = config_from_args(args, dataset)
+    config.check_folds(dataset.folds, args.folds or ())
     dist = Dist.from_env()
     try:
         if dist.is_main:
@@ -179,8 +159,13 @@ def cmd_train(args) -> int:
         dist.barrier()
         if not dist.is_main:
             prepared = prepare(dataset, config.prep)
-        run = train_run(config, prepared, folds=args.folds, device=device, root=args.checkpoints,
-                        show_bar=not args.quiet, dist=dist, spread_folds=args.spread_folds)
+        try:
+            run = train_run(config, prepared, folds=args.folds, device=device, root=args.checkpoints,
+                            show_bar=not args.quiet, dist=dist, spread_folds=args.spread_folds)
+        except RunBusy as busy:
+            print(f"audioclf: {busy}; following its progress instead of training it twice (Ctrl-C stops "
+                  "following, not the training)", file=sys.stderr)
+            run = _follow(config, args.checkpoints)
     finally:
         dist.close()
     if dist.is_main:
@@ -188,44 +173,60 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _follow(config, root):
+    """Wait for another process's training of `config`, printing its progress now and then."""
+    import time
+
+    from .store import Run
+
+    run, last = Run.of(config, root), None
+    while run.is_training():
+        p = run.progress()
+        now = (p.get("fold"), p.get("epoch"))
+        if now != last and p.get("fold") is not None:
+            print(f"  fold {p['fold']}, epoch {p.get('epoch')}/{p.get('epochs')}", file=sys.stderr)
+            last = now
+        time.sleep(1.0)
+    return run
+
+
 def cmd_evaluate(args) -> int:
-    from . import store
+    from .data import DataError
     from .device import pick_device
     from .evaluate import evaluate_run
     from .prepare import prepare
+    from .store import Run
 
     dataset = _dataset(args)
     if args.run:
-        if not (args.run / "config.json").is_file():
-            raise FileNotFoundError(f"{args.run}: not a run folder (no config.json)")
-        config = store.load_config(args.run)
-        root = args.run.parent
+        run = Run(args.run)
+        config, root = run.config, run.root
     else:
-        config = _config(args, dataset)
-        root = args.checkpoints
+        config, root = config_from_args(args, dataset), args.checkpoints
+        run = Run.of(config, root)
     if config.dataset_id and config.dataset_id != dataset.fingerprint():
         raise DataError(f"{dataset.root}: not the data this run was trained on ({config.dataset_id})")
     evaluate_run(config, prepare(dataset, config.prep), root=root, device=pick_device(args.device), which=args.which)
-    _print_results(store.run_dir(config, root))
+    _print_results(run)
     return 0
 
 
-def _print_results(run: Path) -> None:
+def _print_results(run) -> None:
     from .report import fold_table_markdown
-    from . import store
 
-    results = store.read_json(run / "results.json")
+    results = run.results()
     if results:
         print(fold_table_markdown(results))
-    print(f"run folder: {run}")
+    print(f"run folder: {run.path}")
 
 
 def cmd_predict(args) -> int:
-    from . import store
+    from .audio import AudioError
     from .device import pick_device
-    from .predict import load_ensemble, predict_file, top_k
+    from .inference import load_ensemble, predict_file, top_k
+    from .runs import default_run
 
-    run = args.run or _newest_complete_run(args.checkpoints)
+    run = args.run or default_run(args.checkpoints).path
     ens = load_ensemble(run, device=pick_device(args.device))
     print(f"run {run.name}: {ens.label}, fold models {list(ens.folds)}")
     status = 0
@@ -243,33 +244,28 @@ def cmd_predict(args) -> int:
     return status
 
 
-def _newest_complete_run(root: Path | None) -> Path:
-    from . import store
-
-    for run in store.list_runs(root):
-        if (run / "results.json").is_file():
-            return run
-    raise FileNotFoundError(f"{root or store.checkpoints_dir()}: no trained run; train one first or pass --run")
-
-
 def cmd_info(args) -> int:
     from . import store
-    from .models import MODELS, ModelConfig, build_model, count_parameters
+    from .models import MODELS, build_model, count_parameters, model_config
 
     print("models (10 classes):")
-    for name in MODELS:
-        for heads in ((1, 2, 4) if name == "transformer" else (1,)):
-            n = count_parameters(build_model(ModelConfig(name=name, heads=heads)))
-            print(f"  {name + (f' {heads} heads' if name == 'transformer' else ''):<22} {n:>9,} parameters")
+    for name, spec in MODELS.items():
+        variants = [{k: v} for k, opt in spec.options.items() for v in opt.choices[:3]] or [{}]
+        for opts in variants:
+            n = count_parameters(build_model(model_config(name, 10, **opts)))
+            label = spec.label(name, opts)
+            print(f"  {label:<22} {n:>9,} parameters  lr {spec.lr:g}  {spec.description}")
     runs = store.list_runs(args.checkpoints)
     print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}")
     for run in runs:
-        cfg = store.load_config(run)
-        res = store.read_json(run / "results.json") or {}
-        acc = res.get("summary", {}).get("accuracy")
-        done = [f for f in cfg.cv_folds if store.fold_complete(cfg, f, run.parent)]
+        try:
+            cfg = run.config
+        except UserError as e:
+            print(f"  {run.name:<28} unreadable: {e}")
+            continue
+        acc = (run.results() or {}).get("summary", {}).get("accuracy")
         accs = f"test acc {acc['mean']:.3f} ± {acc['std']:.3f}" if acc else "not evaluated"
-        print(f"  {run.name:<28} {cfg.epochs:>4} epochs  folds {done}  {accs}")
+        print(f"  {run.name:<28} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}")
     return 0
 
 

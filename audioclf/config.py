@@ -1,8 +1,10 @@
-"""Configs: frozen dataclasses that serialise to JSON and hash to a cache key.
+"""Configs: frozen dataclasses that validate themselves, serialise to JSON and hash to a cache key.
 
 `PrepConfig` says how a clip becomes a model input; `TrainConfig` says how a set of fold models is
 trained. `TrainConfig.key()` names the checkpoint entry, so any change that can change the result
-(model, optimiser, epochs, seed, preprocessing, data) gives a new entry.
+(model, optimiser, epochs, seed, preprocessing, data) gives a new entry. A bad value raises
+ConfigError naming the field. `TrainConfig.to_args()` is the command line that trains it, which is
+how the app's job launcher starts training.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-# The report's learning rates; a config with lr=None takes its family's value.
-DEFAULT_LR = {"cnn": 0.01, "transformer": 0.001}
+from .errors import ConfigError
+from .models import MODELS, model_config
+
 
 @dataclass(frozen=True)
 class PrepConfig:
@@ -28,6 +31,17 @@ class PrepConfig:
     duration: float = 5.0
     window: int = 16000
     hop: int = 8000
+
+    def __post_init__(self) -> None:
+        if not 1000 <= self.sample_rate <= 192000:
+            raise ConfigError("sample_rate", f"{self.sample_rate} Hz is outside 1000-192000")
+        if not 0 < self.duration <= 600:
+            raise ConfigError("duration", f"{self.duration} s must be above 0 and at most 600")
+        if self.hop < 1 or self.window < 1:
+            raise ConfigError("hop" if self.hop < 1 else "window", f"window ({self.window}) and hop ({self.hop}) "
+                              "must be at least 1 sample")
+        if self.window > self.num_samples:
+            raise ConfigError("window", f"{self.window} samples do not fit in a clip of {self.num_samples} samples")
 
     @property
     def num_samples(self) -> int:
@@ -48,12 +62,13 @@ class TrainConfig:
 
     `dataset_id` is the data's fingerprint (see `audioclf.data.Dataset.fingerprint`). `test_fold` is
     never trained on nor used for model selection; each of `cv_folds` is the validation fold once
-    while the others train.
+    while the others train. The model's own settings (its registry `Option`s) are `heads` and
+    `options`: `heads` is a field of its own because the report's runs were keyed with it.
     """
 
     model: str = "cnn"
     heads: int = 4
-    lr: float | None = None  # None: the model family's default (0.01 CNN, 0.001 transformer)
+    lr: float | None = None  # None: the model family's default (registry: 0.01 CNN, 0.001 transformer)
     epochs: int = 100
     batch_size: int = 32
     weight_decay: float = 0.0
@@ -62,22 +77,66 @@ class TrainConfig:
     cv_folds: tuple[int, ...] = (2, 3, 4, 5)
     prep: PrepConfig = field(default_factory=PrepConfig)
     dataset_id: str = ""
+    options: tuple[tuple[str, int], ...] = ()  # the model's other options, sorted (name, value) pairs
 
     def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError("model", f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        spec = MODELS[self.model]
         # Normalise so that equivalent settings hash to the same entry.
         if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR.get(self.model, 0.001))
-        if self.model != "transformer":
-            object.__setattr__(self, "heads", 0)
+            object.__setattr__(self, "lr", spec.lr)
+        options = dict(self.options)
+        if "heads" in spec.options:
+            options.setdefault("heads", self.heads)
+        for name, opt in spec.options.items():
+            value = options.setdefault(name, opt.default)
+            if value not in opt.choices:
+                raise ConfigError(name, f"{value} {opt.invalid}; choose one of {', '.join(map(str, opt.choices))}")
+        unknown = sorted(set(options) - set(spec.options))
+        if unknown:
+            raise ConfigError(unknown[0], f"not an option of the {self.model} model "
+                                          f"(it has: {', '.join(spec.options) or 'none'})")
+        object.__setattr__(self, "heads", options.pop("heads", 0))
+        object.__setattr__(self, "options", tuple(sorted((k, int(v)) for k, v in options.items())))
         object.__setattr__(self, "cv_folds", tuple(int(f) for f in self.cv_folds))
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(name, f"must be at least 1 (got {getattr(self, name)})")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise ConfigError("lr" if not self.lr > 0 else "weight_decay",
+                              f"lr ({self.lr}) must be above 0 and weight_decay ({self.weight_decay}) not negative")
         if self.test_fold in self.cv_folds:
-            raise ValueError(f"test fold {self.test_fold} is also a cross-validation fold")
-        if len(self.cv_folds) < 2:
-            raise ValueError("cross-validation needs at least two folds")
+            raise ConfigError("test_fold", f"test fold {self.test_fold} is also a cross-validation fold")
+        if len(set(self.cv_folds)) < 2:
+            raise ConfigError("cv_folds", "cross-validation needs at least two folds")
+
+    @property
+    def model_options(self) -> dict[str, int]:
+        """The model's options by name, heads included where the model has them."""
+        return {**({"heads": self.heads} if "heads" in MODELS[self.model].options else {}), **dict(self.options)}
+
+    def model_config(self, n_classes: int):
+        """The model's own config (a `ModelConfig` for the report's models)."""
+        return model_config(self.model, n_classes, **self.model_options)
+
+    def check_folds(self, available: tuple[int, ...] | list[int], train_now: tuple[int, ...] | list[int] = ()) -> None:
+        """ConfigError unless the data has the test and cross-validation folds, and `train_now` are
+        cross-validation folds."""
+        missing = [f for f in (self.test_fold, *self.cv_folds) if f not in available]
+        if missing:
+            raise ConfigError("cv_folds", f"fold(s) {missing} not in the dataset (it has folds {list(available)})")
+        unknown = [f for f in train_now if f not in self.cv_folds]
+        if unknown:
+            raise ConfigError("folds", f"{unknown} are not cross-validation folds {list(self.cv_folds)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["cv_folds"] = list(self.cv_folds)
+        if self.options:
+            d["options"] = dict(self.options)
+        else:
+            del d["options"]  # absent when empty, so the report's runs keep their keys
         return d
 
     def to_json(self) -> str:
@@ -86,13 +145,29 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = dict(d)
-        d["prep"] = PrepConfig(**d.get("prep", {}))
-        d["cv_folds"] = tuple(d.get("cv_folds", (2, 3, 4, 5)))
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(sorted(unknown)[0], "unknown config field")
+        try:
+            d["prep"] = PrepConfig(**d.get("prep", {}))
+        except TypeError as e:
+            raise ConfigError("prep", str(e)) from None
+        d["cv_folds"] = tuple(d.get("cv_folds", (2, 3, 4, 5)))
+        d["options"] = tuple(sorted(dict(d.get("options", {})).items()))
         return cls(**d)
+
+    def to_args(self) -> list[str]:
+        """The `python -m audioclf train` flags that give this config (the data's flags aside)."""
+        args = ["--model", self.model, "--lr", repr(self.lr), "--epochs", str(self.epochs),
+                "--batch-size", str(self.batch_size), "--weight-decay", repr(self.weight_decay),
+                "--seed", str(self.seed), "--test-fold", str(self.test_fold),
+                "--cv-folds", *map(str, self.cv_folds),
+                "--sample-rate", str(self.prep.sample_rate), "--duration", repr(self.prep.duration),
+                "--window", str(self.prep.window), "--hop", str(self.prep.hop)]
+        for name, value in self.model_options.items():
+            args += [f"--{name.replace('_', '-')}", str(value)]
+        return args
 
     def key(self) -> str:
         """Short hash of the canonical JSON: the name of this config's checkpoint entry."""
@@ -102,4 +177,4 @@ class TrainConfig:
     @property
     def label(self) -> str:
         """Human name, e.g. 'cnn' or 'transformer-4h'."""
-        return f"{self.model}-{self.heads}h" if self.model == "transformer" else self.model
+        return MODELS[self.model].label(self.model, self.model_options)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from .errors import ConfigError
+
 
 def pick_device(requested: str | None = None) -> torch.device:
     """`requested` if given ("cpu", "cuda", "cuda:1", "mps"), else cuda, then mps, then cpu."""
@@ -10,11 +12,11 @@ def pick_device(requested: str | None = None) -> torch.device:
         try:
             dev = torch.device(requested)
         except RuntimeError:
-            raise ValueError(f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps") from None
+            raise ConfigError("device", f"unknown device {requested!r}: use auto, cpu, cuda, cuda:N or mps") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {requested!r} asked for, but no CUDA GPU is available")
+            raise ConfigError("device", f"{requested!r} asked for, but no CUDA GPU is available")
         if dev.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device {requested!r} asked for, but MPS is not available")
+            raise ConfigError("device", f"{requested!r} asked for, but MPS is not available")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")

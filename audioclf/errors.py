@@ -11,7 +11,11 @@ class UserError(ValueError):
 
 
 class ConfigError(UserError):
-    """A training or preprocessing setting that cannot work; the message names the field."""
+    """A training or preprocessing setting that cannot work: `field` names it, `problem` says why."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
 
 
 class CheckpointError(UserError):

@@ -6,30 +6,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import store
 from .config import TrainConfig
+from .inference import predict_logits
 from .metrics import classification_report, mean_std, summarise_folds
 from .prepare import Prepared
-from .train import predict_logits
+from .store import Run
 
 
 def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = None,
                  device: torch.device | str = "cpu", which: str = "best") -> dict:
     """Each complete fold model's report on the test fold, their mean ± std, and the ensemble (mean
     of the fold models' probabilities). Written to results.json and returned."""
+    run = Run.of(config, root)
     x_test, y_test = prepared.subset([config.test_fold])
     y = y_test.numpy()
     classes = list(prepared.classes)
-    folds = [f for f in config.cv_folds if store.fold_complete(config, f, root)]
+    folds = [f for f in config.cv_folds if run.fold_complete(f)]
     per_fold, probas, training = {}, [], {}
     for fold in folds:
-        model = store.load_model(store.fold_dir(config, fold, root) / f"{which}.pt", device)
-        proba = predict_logits(model, x_test, config.prep).softmax(1).numpy()
+        loaded = run.fold_model(fold, which, device)
+        proba = predict_logits(loaded.model, x_test, config.prep).softmax(1).numpy()
         probas.append(proba)
         per_fold[fold] = classification_report(y, proba, classes)
         per_fold[fold]["predictions"] = proba.argmax(1).tolist()
-        training[fold] = fold_training_summary(store.read_json(store.fold_dir(config, fold, root) / "history.json", []),
-                                               store.load_torch_meta(store.fold_dir(config, fold, root) / f"{which}.pt"))
+        training[fold] = fold_training_summary(run.history(fold), loaded.meta)
     results = {
         "config_key": config.key(), "label": config.label, "which": which, "classes": classes,
         "test_fold": config.test_fold, "test_names": [n for n, f in zip(prepared.names, prepared.folds.tolist())
@@ -43,7 +43,7 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
         ensemble = classification_report(y, np.mean(probas, axis=0), classes)
         ensemble["predictions"] = np.mean(probas, axis=0).argmax(1).tolist()
         results["ensemble"] = ensemble
-    store.write_json(store.run_dir(config, root) / "results.json", results)
+    run.write_results(results)
     return results
 
 

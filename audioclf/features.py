@@ -1,6 +1,9 @@
 """From a decoded clip to the model input: mono, resample, crop or pad, frame into windows."""
 from __future__ import annotations
 
+import math
+from typing import Iterable, Iterator
+
 import numpy as np
 import torch
 import torchaudio.functional as AF
@@ -28,6 +31,42 @@ def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return AF.resample(wave, orig_sr, new_sr)
 
 
+def resample_stream(blocks: Iterable[torch.Tensor], orig_sr: int, new_sr: int,
+                    step: int = 1 << 18) -> Iterator[torch.Tensor]:
+    """`resample` of a long 1-D signal that arrives in blocks, in pieces of about `step` input samples.
+
+    Gives the same samples as resampling the whole signal at once (to float rounding) with memory
+    that does not grow with its length. torchaudio has no streaming resampler, so: each piece starts
+    on a whole period of the rate ratio (so its output samples sit where the whole signal's do) and is
+    resampled with enough input on each side for the sinc kernel, which is then cut away.
+    """
+    if orig_sr == new_sr:
+        yield from blocks
+        return
+    g = math.gcd(orig_sr, new_sr)
+    o, n = orig_sr // g, new_sr // g
+    width = math.ceil(6 * o / (min(o, n) * 0.99))  # torchaudio's kernel reach (lowpass_filter_width=6, rolloff)
+    ctx = o * (width // o + 2)  # >= width + o, a whole number of periods
+    step = o * max(1, step // o)
+    buf, buf_start, done = torch.empty(0), 0, 0  # buf holds input from buf_start; output emitted up to input `done`
+
+    def piece(lo: int, hi: int | None) -> torch.Tensor:
+        out = resample(buf[lo - buf_start: None if hi is None else hi - buf_start], orig_sr, new_sr)
+        a = (done - lo) // o * n
+        return out[a:] if hi is None else out[a: a + step // o * n]
+
+    for block in blocks:
+        buf = torch.cat([buf, block.reshape(-1).float()])
+        while buf_start + len(buf) >= done + step + ctx:
+            yield piece(max(done - ctx, 0), done + step + ctx)
+            done += step
+            drop = done - ctx - buf_start
+            if drop > 0:
+                buf, buf_start = buf[drop:], buf_start + drop
+    if buf_start + len(buf) > done:
+        yield piece(max(done - ctx, 0), None)
+
+
 def waveform(wave: np.ndarray | torch.Tensor, sr: int, prep: PrepConfig, crop: bool = True) -> torch.Tensor:
     """A decoded clip as the model's mono waveform at `prep.sample_rate`, shape (samples,).
 
@@ -51,6 +90,12 @@ def frame(waves: torch.Tensor, prep: PrepConfig) -> torch.Tensor:
     """
     windows = waves.unfold(-1, prep.window, prep.hop)  # (..., num_windows, window)
     return windows.reshape(*waves.shape[:-1], 1, -1)
+
+
+def model_input(model: torch.nn.Module, waves: torch.Tensor, prep: PrepConfig) -> torch.Tensor:
+    """What `model` reads for waveforms (B, samples): the report's models read the stacked windows,
+    (B, 1, 144000); a model whose class sets `takes_waveform = True` reads the waveform itself."""
+    return waves if getattr(model, "takes_waveform", False) else frame(waves, prep)
 
 
 def log_mel(wave: np.ndarray, sr: int, n_mels: int = 64) -> np.ndarray:

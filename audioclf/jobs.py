@@ -2,12 +2,14 @@
 
 `launch` starts `python -m audioclf train ...` in a session of its own, so that a rerun, a reload or
 a closed browser tab never stops it, with its output in `<run>/train.log`, and records
-`<run>/job.json` (pid, started, argv). The run folder is computed here, before the process starts,
-from the TrainConfig that the CLI builds from the very same argv, so the app can follow a job from
-its first second. Job status comes from the run folder alone (progress.json and whether its process
-is still alive), so every browser tab and every app process sees the same jobs.
+`<run>/job.json` (pid, started, argv). The process runs the command line that the TrainConfig
+writes itself as (`TrainConfig.to_args`), so it trains in the run folder computed here, and the app
+can follow a job from its first second. Job status comes from the run folder alone (progress.json
+and whether its process is still alive), so every browser tab and every app process sees the same
+jobs; a run another process is training (its training lock is held) is never started twice.
 
-    request = JobRequest(data=Path("data/esc50"), model="transformer", heads=2, epochs=100)
+    config = TrainConfig(model="transformer", heads=2, dataset_id=dataset.fingerprint())
+    request = JobRequest(config, data=dataset.root)
     started = launch(request)          # outcome "started", "running" (already) or "cached" (done)
     jobs = list_jobs()                 # every run in the store, newest first, with its status
     cancel(started.job.run)            # SIGTERM: the folds already finished stay on disk
@@ -26,9 +28,9 @@ from typing import Iterator
 
 from . import store
 from .config import TrainConfig
+from .errors import UserError
+from .store import Run
 
-JOB_FILE = "job.json"
-LOG_FILE = "train.log"
 ACTIVE = ("starting", "running")
 FINISHED = ("done", "failed", "cancelled")
 CANCELLED_MESSAGE = "cancelled: the finished epochs and folds are kept; launch it again to resume"
@@ -40,19 +42,11 @@ _children: dict[int, subprocess.Popen] = {}
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What the app's Train form asks for; `argv` is the CLI call that does it."""
+    """A training job: the config, the data it names, the folds to train now, the device."""
 
+    config: TrainConfig
     data: Path
     subset: str = "esc10"
-    model: str = "cnn"
-    heads: int = 4
-    epochs: int = 100
-    lr: float | None = None
-    batch_size: int = 32
-    weight_decay: float = 0.0
-    seed: int = 0
-    test_fold: int = 1
-    cv_folds: tuple[int, ...] = (2, 3, 4, 5)
     folds: tuple[int, ...] | None = None  # validation folds to train now; None: all of cv_folds
     device: str = "auto"
 
@@ -60,13 +54,7 @@ class JobRequest:
         """Arguments after `python -m audioclf`, with absolute paths (the process has its own cwd)."""
         root = Path(root or store.checkpoints_dir()).expanduser().resolve()
         argv = ["train", "--data", str(Path(self.data).expanduser().resolve()), "--subset", self.subset,
-                "--checkpoints", str(root), "--model", self.model, "--heads", str(self.heads),
-                "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
-                "--weight-decay", repr(float(self.weight_decay)), "--seed", str(self.seed),
-                "--test-fold", str(self.test_fold), "--cv-folds", *map(str, self.cv_folds),
-                "--device", self.device, "--quiet"]
-        if self.lr is not None:
-            argv += ["--lr", repr(float(self.lr))]
+                "--checkpoints", str(root), *self.config.to_args(), "--device", self.device, "--quiet"]
         if self.folds:
             argv += ["--folds", *map(str, self.folds)]
         return argv
@@ -80,7 +68,7 @@ class Job:
     "done", "failed", "cancelled", or "stopped" (progress says running but its process is gone).
     """
 
-    run: Path
+    run: Run
     config: TrainConfig
     status: str
     pid: int | None = None
@@ -108,76 +96,61 @@ class Launch:
     outcome: str  # "started", "running" (a live job for this run already existed) or "cached"
 
 
-def plan(request: JobRequest, root: Path | None = None) -> tuple[TrainConfig, Path]:
-    """The TrainConfig the CLI will build from `request.argv(root)`, and its run folder.
-
-    Raises DataError or ValueError (with a message for the user) for a setting the CLI would refuse.
-    """
-    from . import cli
-
-    args = cli.build_parser().parse_args(request.argv(root))
-    _, config = cli.config_from_args(args)
-    return config, store.run_dir(config, args.checkpoints)
-
-
-def is_complete(config: TrainConfig, folds: tuple[int, ...] | list[int] | None = None,
-                root: Path | None = None) -> bool:
-    """Every fold in `folds` (default: all cross-validation folds) trained and evaluated."""
-    folds = list(folds or config.cv_folds)
-    if not all(store.fold_complete(config, f, root) for f in folds):
-        return False
-    results = store.read_json(store.run_dir(config, root) / "results.json") or {}
-    return {str(f) for f in folds} <= set(results.get("folds", {}))
-
-
 def launch(request: JobRequest, root: Path | None = None) -> Launch:
-    """Start training `request` in the background, unless it is already done or already running."""
+    """Start training `request` in the background, unless it is already done or already running
+    (launched from here, another tab, or a terminal: the run's training lock says so)."""
     root = Path(root or store.checkpoints_dir()).expanduser().resolve()
-    config, run = plan(request, root)
+    config = request.config
+    run = Run.of(config, root)
     with _launch_lock(run):
         job = job_status(run, config)
-        if job.active:
+        if job.active or run.is_training():
             return Launch(job, "running")
-        if is_complete(config, request.folds, root):
+        if run.is_complete(request.folds):
             return Launch(job, "cached")
-        argv = [sys.executable, "-m", "audioclf", *request.argv(root)]
-        store.write_json(run / "config.json", config.to_dict())  # so that list_jobs sees it at once
-        _start(run, argv)
+        run.write_config(config)  # so that list_jobs sees it at once
+        _start(run, [sys.executable, "-m", "audioclf", *request.argv(root)])
     return Launch(job_status(run, config), "started")
 
 
-def relaunch(run: Path) -> Launch:
+def relaunch(run: Run | Path) -> Launch:
     """Start a stopped, cancelled or failed job again with its recorded arguments (it resumes)."""
+    run = as_run(run)
     with _launch_lock(run):
         job = job_status(run)
-        if job.active:
+        if job.active or run.is_training():
             return Launch(job, "running")
         argv = job.record.get("argv")
         if not argv:
-            raise ValueError(f"{run}: no job record to relaunch; start it from the Train form")
+            raise UserError(f"{run.path}: no job record to relaunch; start it from the Train form")
         _start(run, [sys.executable, *argv[1:]])
     return Launch(job_status(run), "started")
 
 
-def _start(run: Path, argv: list[str]) -> subprocess.Popen:
+def as_run(run: Run | Path | str) -> Run:
+    return run if isinstance(run, Run) else Run(run)
+
+
+def _start(run: Run, argv: list[str]) -> subprocess.Popen:
     package_parent = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    with open(run / LOG_FILE, "ab") as log:
+    with open(run.log_file, "ab") as log:
         log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 cwd=package_parent, env=env, start_new_session=True)
     _children[proc.pid] = proc
-    store.write_json(run / JOB_FILE, {"pid": proc.pid, "started": time.time(), "argv": argv})
+    run.write_job_record({"pid": proc.pid, "started": time.time(), "argv": argv})
     return proc
 
 
-def job_status(run: Path, config: TrainConfig | None = None) -> Job:
+def job_status(run: Run | Path, config: TrainConfig | None = None) -> Job:
     """The job of a run folder, from its job.json, progress.json and whether its process lives."""
-    config = config or store.load_config(run)
-    record = store.read_json(run / JOB_FILE, {}) or {}
-    progress = store.read_json(run / "progress.json", {}) or {}
+    run = as_run(run)
+    config = config or run.config
+    record = run.job_record()
+    progress = run.progress()
     job_pid, prog_pid = record.get("pid"), progress.get("pid")
     state = progress.get("status")
     # Progress belongs to the current attempt unless the job record is newer than it.
@@ -206,10 +179,10 @@ def job_status(run: Path, config: TrainConfig | None = None) -> Job:
     if record:  # the launched process ended before any training progress
         if record.get("cancel_requested"):
             return Job(run, config, "cancelled", None, {}, record, "cancelled before training began")
-        if is_complete(config, None, run.parent):
+        if run.is_complete():
             return Job(run, config, "done", None, {}, record, "")
         return Job(run, config, "failed", None, {}, record, log_tail(run) or "the training process ended early")
-    status = "done" if (run / "results.json").is_file() else "stopped"
+    status = "done" if run.results_file.is_file() else "stopped"
     return Job(run, config, status, None, {}, record, "")
 
 
@@ -219,19 +192,20 @@ def list_jobs(root: Path | None = None) -> list[Job]:
     for run in store.list_runs(root):
         try:
             jobs.append(job_status(run))
-        except (ValueError, TypeError, KeyError, OSError):
+        except (UserError, OSError):
             continue
     return jobs
 
 
-def cancel(run: Path) -> bool:
+def cancel(run: Run | Path) -> bool:
     """Stop a run's training process with SIGTERM (the CLI then marks it cancelled and keeps the
     epochs and folds already done). False when no process of this run is alive."""
+    run = as_run(run)
     job = job_status(run)
     if job.pid is None or not job.active:
         return False
     if job.record:
-        store.write_json(run / JOB_FILE, {**job.record, "cancel_requested": time.time()})
+        run.write_job_record({**job.record, "cancel_requested": time.time()})
     try:
         if job.pid == job.record.get("pid") and os.getpgid(job.pid) == job.pid != os.getpgrp():
             os.killpg(job.pid, signal.SIGTERM)  # the job's whole session: the CLI and any helpers
@@ -242,7 +216,7 @@ def cancel(run: Path) -> bool:
     return True
 
 
-def wait(run: Path, timeout: float = 60.0, poll: float = 0.2) -> Job:
+def wait(run: Run | Path, timeout: float = 60.0, poll: float = 0.2) -> Job:
     """Poll a run until its job is no longer active (or `timeout` seconds pass); returns the job."""
     deadline = time.time() + timeout
     job = job_status(run)
@@ -291,63 +265,28 @@ def _proc_stat(pid: int) -> tuple[str, float | None] | None:
     return fields[0], start
 
 
-def log_tail(run: Path, lines: int = 1) -> str:
+def log_tail(run: Run | Path, lines: int = 1) -> str:
     """The last non-empty line(s) of the run's train.log (where the CLI's error message lands)."""
     try:
-        text = (run / LOG_FILE).read_text(errors="replace")
+        text = as_run(run).log_file.read_text(errors="replace")
     except OSError:
         return ""
     kept = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
 
 
-def describe_progress(job: Job) -> tuple[float, str]:
-    """A progress-bar fraction and a line of text such as 'fold 3 (2 of 4) · epoch 40/100 · 12 min left'."""
-    p = job.progress
-    if job.status == "done":
-        return 1.0, "done"
-    if job.status == "starting":
-        return 0.0, job.message
-    fraction = float(p.get("fraction") or 0.0)
-    parts = []
-    folds = p.get("folds") or list(job.config.cv_folds)
-    if p.get("fold") is not None and p["fold"] in folds:
-        parts.append(f"fold {p['fold']} ({folds.index(p['fold']) + 1} of {len(folds)})")
-    if p.get("epochs"):
-        parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
-    if job.status == "running" and p.get("eta_s") is not None:
-        parts.append(f"{format_seconds(p['eta_s'])} left")
-    elif job.status != "running":
-        parts.append(job.status)
-    if job.message and job.status != "running":
-        parts.append(job.message)
-    elif p.get("message"):
-        parts.append(p["message"])
-    return min(max(fraction, 0.0), 1.0), " · ".join(parts)
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s" if seconds < 600 else f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 @contextlib.contextmanager
-def _launch_lock(run: Path) -> Iterator[None]:
+def _launch_lock(run: Run) -> Iterator[None]:
     """Serialise launches of one run across threads and processes (two tabs clicking at once)."""
-    run.mkdir(parents=True, exist_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # not POSIX: no cross-process lock
         yield
         return
-    with open(run / ".launch.lock", "a") as f:
+    with open(run.path / ".launch.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-

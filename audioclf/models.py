@@ -7,7 +7,7 @@ transformer, the attention weights.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 class ModelConfig:
     name: str = "cnn"            # a key of MODELS
     n_classes: int = 10
-    heads: int = 4               # transformer only
+    heads: int = 4               # transformer only (an Option: chosen per training config)
     blocks: int = 2              # transformer only
     ff_dim: int = 1388           # transformer only; see CNNTransformer
     dropout: float = 0.1         # transformer only
@@ -203,13 +203,68 @@ class CNNTransformer(nn.Module):
         return {"logits": logits, "embedding": emb, "attention": torch.stack(attention, dim=1)}  # (B, blocks, H, 129, 129)
 
 
-MODELS: dict[str, type[nn.Module]] = {"cnn": SeedCNN, "transformer": CNNTransformer}
+@dataclass(frozen=True)
+class Option:
+    """A model setting a user can choose (e.g. the transformer's heads): default and allowed values."""
+
+    default: int
+    choices: tuple[int, ...]
+    help: str = ""
+    invalid: str = "is not allowed"  # the error after the value, e.g. "3 heads do not divide ..."
 
 
-def build_model(config: ModelConfig) -> nn.Module:
-    if config.name not in MODELS:
-        raise ValueError(f"unknown model {config.name!r}: choose one of {', '.join(MODELS)}")
-    return MODELS[config.name](config)
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the rest of audioclf needs to know about a model family.
+
+    `cls` is built from a `ModelConfig`; `lr` is its default learning rate; `options` are the settings
+    a training config may choose (they become ModelConfig fields and CLI flags); `attention` says
+    that `forward(x, return_dict=True)` returns attention weights (the Attention page lists it).
+    """
+
+    cls: type[nn.Module]
+    lr: float
+    description: str
+    options: dict[str, Option] = field(default_factory=dict)
+    attention: bool = False
+    config: type = ModelConfig  # the family's config dataclass (fields: name, n_classes, its options)
+
+    def label(self, name: str, options: dict[str, int]) -> str:
+        """A run's human name: the family, then its options, e.g. 'transformer-4h'."""
+        parts = [name] + [f"{v}h" if k == "heads" else f"{k}{v}" for k, v in sorted(options.items())]
+        return "-".join(parts)
+
+
+HEADS = Option(4, (1, 2, 4, 8, 16, 32, 64), "attention heads: they split the token width 64",
+               invalid="heads do not divide the token width 64")
+
+MODELS: dict[str, ModelSpec] = {
+    "cnn": ModelSpec(SeedCNN, lr=0.01, description="the report's 1D CNN on the raw waveform: four conv blocks, "
+                     "then two linear layers"),
+    "transformer": ModelSpec(CNNTransformer, lr=0.001, options={"heads": HEADS}, attention=True,
+                             description="the same CNN trunk, its 128 time steps as tokens for 2 transformer "
+                                         "blocks with a CLS token"),
+}
+
+
+def spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def model_config(name: str, n_classes: int, **options: int):
+    """The family's config for `n_classes` and its chosen options (a ModelConfig by default)."""
+    return spec(name).config(name=name, n_classes=n_classes, **options)
+
+
+def config_from_dict(d: dict):
+    """A model config from its `to_dict()` (as stored in every checkpoint)."""
+    return spec(d.get("name", "")).config(**d)
+
+
+def build_model(config) -> nn.Module:
+    return spec(config.name).cls(config)
 
 
 def count_parameters(model: nn.Module) -> int:

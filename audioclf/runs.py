@@ -8,29 +8,115 @@ import math
 from pathlib import Path
 
 from . import store
-from .config import TrainConfig
+from .data import Dataset
+from .errors import UserError
+from .models import MODELS, build_model, count_parameters, model_config
 from .report import fold_rows
+from .store import Run
 
 
-def results(run: Path) -> dict | None:
-    """The run's results.json, or None before the first evaluation."""
-    return store.read_json(run / "results.json")
-
-
-def histories(run: Path, config: TrainConfig | None = None) -> dict[int, list[dict]]:
-    """Per validation fold, its per-epoch history so far (folds without one are left out)."""
-    config = config or store.load_config(run)
-    out = {}
-    for fold in config.cv_folds:
-        h = store.read_json(run / f"fold{fold}" / "history.json")
-        if h:
-            out[fold] = h
+def readable(runs: list[Run]) -> list[Run]:
+    """The runs whose config.json can be read (a broken folder is left out, never a crash)."""
+    out = []
+    for run in runs:
+        try:
+            run.config
+        except UserError:
+            continue
+        out.append(run)
     return out
 
 
-def folds_done(run: Path, config: TrainConfig | None = None) -> list[int]:
-    config = config or store.load_config(run)
-    return [f for f in config.cv_folds if store.fold_complete(config, f, run.parent)]
+def runs_with_weights(root: Path | None = None, attention: bool | None = None) -> list[Run]:
+    """Runs (newest first) with at least one finished fold model; with `attention`, only models that
+    do (or do not) return attention weights."""
+    out = []
+    for run in readable(store.list_runs(root)):
+        if attention is not None and MODELS.get(run.config.model) and MODELS[run.config.model].attention != attention:
+            continue
+        if run.folds_with_weights():
+            out.append(run)
+    return out
+
+
+def evaluated(root: Path | None = None) -> list[Run]:
+    """Runs (newest first) with test-fold results."""
+    return [r for r in readable(store.list_runs(root)) if (r.results() or {}).get("folds")]
+
+
+def complete_first(runs: list[Run]) -> list[Run]:
+    """Runs with every fold trained and evaluated first (the given order within each group)."""
+    return sorted(runs, key=lambda r: not r.is_complete())
+
+
+def validation_accuracy(run: Run) -> float:
+    """The mean validation accuracy of a run's fold models at their chosen epochs (never the test)."""
+    acc = ((run.results() or {}).get("summary", {}).get("training", {}).get("val_acc") or {}).get("mean")
+    return float(acc) if acc is not None and not math.isnan(acc) else -1.0
+
+
+def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] | None = None) -> Run:
+    """The run that the CLI's `predict` and the app use unless told otherwise: among evaluated runs
+    (of the given class set), complete ones first, then the best by validation accuracy, never by
+    test accuracy; so a short experiment never silently becomes the default. FileNotFoundError when
+    there is none."""
+    candidates = [r for r in evaluated(root)
+                  if classes is None or (r.results() or {}).get("classes") == list(classes)]
+    if not candidates:
+        raise FileNotFoundError(f"{root or store.checkpoints_dir()}: no trained run; train one first or pass --run")
+    return max(candidates, key=lambda r: (r.is_complete(), validation_accuracy(r)))  # ties: the newest
+
+
+def newest_per_label(runs: list[Run]) -> list[Run]:
+    """The newest run of each model label (runs given newest first)."""
+    seen: dict[str, Run] = {}
+    for r in runs:
+        seen.setdefault(r.config.label, r)
+    return list(seen.values())
+
+
+def model_sort_key(run: Run) -> tuple:
+    """Registry order, then the options (cnn, then transformer with 1, 2, 4 heads)."""
+    names = list(MODELS)
+    return (names.index(run.config.model) if run.config.model in names else len(names),
+            sorted(run.config.model_options.items()))
+
+
+def fold_for(run: Run, preferred: int | None = None) -> int | None:
+    """`preferred` if that fold model exists, else the run's first fold model (None: it has none)."""
+    have = run.folds_with_weights()
+    return preferred if preferred in have else (have[0] if have else None)
+
+
+def class_fold_counts(dataset: Dataset) -> dict[str, dict[int, int]]:
+    """Clips per class and fold: {class: {fold: count}}."""
+    counts: dict[str, dict[int, int]] = {name: {} for name in dataset.classes}
+    for clip in dataset.clips:
+        row = counts[dataset.classes[clip.label]]
+        row[clip.fold] = row.get(clip.fold, 0) + 1
+    return counts
+
+
+def model_catalogue(n_classes: int) -> list[dict]:
+    """Every registered model with each of its option values: name, parameter count, description."""
+    rows = []
+    for name, spec in MODELS.items():
+        variants = [{k: v} for k, opt in spec.options.items() for v in opt.choices[:3]] or [{}]
+        for opts in variants:
+            rows.append({"model": spec.label(name, opts), "trainable parameters":
+                         count_parameters(build_model(model_config(name, n_classes, **opts))),
+                         "default lr": spec.lr, "what it is": spec.description})
+    return rows
+
+
+def results(run: Run) -> dict | None:
+    """The run's results.json, or None before the first evaluation."""
+    return run.results()
+
+
+def histories(run: Run) -> dict[int, list[dict]]:
+    """Per validation fold, its per-epoch history so far (folds without one are left out)."""
+    return run.histories()
 
 
 def mean_pm(summary: dict | None, digits: int = 3) -> str:
@@ -40,11 +126,11 @@ def mean_pm(summary: dict | None, digits: int = 3) -> str:
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
-def describe(run: Path, config: TrainConfig | None = None, res: dict | None = None) -> str:
+def describe(run: Run) -> str:
     """One line naming a run, e.g. 'transformer-4h · 100 epochs · folds 2, 3, 4, 5 · test acc 0.81 ± 0.03'."""
-    config = config or store.load_config(run)
-    res = res if res is not None else (results(run) or {})
-    done = folds_done(run, config)
+    config = run.config
+    res = run.results() or {}
+    done = run.folds_done()
     parts = [config.label, f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
              f"fold{'s' * (len(done) != 1)} {', '.join(map(str, done))}" if done else "no finished fold"]
     acc = mean_pm(res.get("summary", {}).get("accuracy"))
@@ -53,15 +139,15 @@ def describe(run: Path, config: TrainConfig | None = None, res: dict | None = No
     return " · ".join(parts) + f" · run {config.key()}"
 
 
-def run_row(run: Path, status: str = "", config: TrainConfig | None = None) -> dict:
+def run_row(run: Run, status: str = "") -> dict:
     """A row of the runs table: model, settings, folds finished, status, test accuracy."""
-    config = config or store.load_config(run)
-    res = results(run) or {}
+    config = run.config
+    res = run.results() or {}
     summary = res.get("summary", {})
     ens = res.get("ensemble", {})
     return {
         "model": config.label, "status": status,
-        "folds done": f"{len(folds_done(run, config))} of {len(config.cv_folds)}",
+        "folds done": f"{len(run.folds_done())} of {len(config.cv_folds)}",
         "test accuracy (mean ± std)": mean_pm(summary.get("accuracy")),
         "ensemble test accuracy": f"{ens['accuracy']:.3f}" if "accuracy" in ens else "",
         "epochs": config.epochs, "lr": config.lr, "batch size": config.batch_size, "data": config.dataset_id,

@@ -6,6 +6,7 @@ models on the test fold. Progress goes to a tqdm bar and to `progress.json` in t
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -19,25 +20,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import store
 from .allocator import keep_freed_memory
-from .config import PrepConfig, TrainConfig
+from .config import TrainConfig
 from .distributed import SINGLE, Dist
 from .errors import CheckpointError
-from .features import frame
-from .models import ModelConfig, build_model
+from .features import model_input
+from .inference import predict_logits
+from .models import build_model
 from .prepare import Prepared
-
-
-def model_config(config: TrainConfig, n_classes: int) -> ModelConfig:
-    return ModelConfig(name=config.model, n_classes=n_classes, heads=max(config.heads, 1))
+from .store import Run
 
 
 @dataclass
 class Progress:
     """Live status of a run, mirrored to `progress.json` for the app to poll."""
 
-    path: Path
+    run: Run
     folds: list[int]
     epochs: int
     status: str = "running"
@@ -52,7 +50,7 @@ class Progress:
         for k, v in changes.items():
             setattr(self, k, v)
         if self.enabled:
-            store.write_json(self.path, self.as_dict())
+            self.run.write_progress(self.as_dict())
 
     def as_dict(self) -> dict[str, Any]:
         done_epochs = self._epochs_done()
@@ -74,45 +72,55 @@ class Progress:
 
 def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None = None,
               device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True,
-              dist: Dist = SINGLE, spread_folds: bool = False) -> Path:
-    """Train (or load from the cache) the fold models of `config`, evaluate them, return the run folder.
+              dist: Dist = SINGLE, spread_folds: bool = False) -> Run:
+    """Train (or load from the cache) the fold models of `config`, evaluate them, return the run.
 
-    Under torchrun (`dist` from `Dist.from_env`), every process trains each fold on its share of each
-    batch, or with `spread_folds` each process trains whole folds of its own; rank 0 evaluates.
+    One process trains a run at a time (`Run.training_lock`; a second gets `RunBusy`). A fold whose
+    weights fail their checksum is reported, set aside and trained again. Under torchrun (`dist` from
+    `Dist.from_env`), every process trains each fold on its share of each batch, or with
+    `spread_folds` each process trains whole folds of its own; rank 0 evaluates and holds the lock.
     """
     keep_freed_memory()
     device = dist.device(torch.device(device))
     folds = list(folds or config.cv_folds)
-    unknown = [f for f in folds if f not in config.cv_folds]
-    if unknown:
-        raise ValueError(f"fold(s) {unknown} are not cross-validation folds {list(config.cv_folds)}")
-    run = store.run_dir(config, root)
-    todo = [f for f in folds if not store.fold_complete(config, f, root)]
-    if not todo and (run / "results.json").is_file():
+    config.check_folds(sorted(set(prepared.folds.tolist())), folds)
+    run = Run.of(config, root)
+    if run.is_complete(folds) and all(_fold_usable(run, f, dist) for f in folds):
         return run  # a cache hit writes nothing, so a shipped or read-only run stays as it is
-    mine = todo[dist.rank::dist.world] if spread_folds else todo
-    if dist.is_main and not (run / "config.json").is_file():
-        store.write_json(run / "config.json", config.to_dict())
-    progress = Progress(run / "progress.json", mine if spread_folds else folds, config.epochs,
-                        enabled=dist.is_main)
-    if todo:
-        try:
-            for fold in mine:
-                train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
-                           dist=SINGLE if spread_folds else dist)
-            progress.update(message="evaluating on the test fold")
-        except BaseException as e:
-            progress.update(status="cancelled" if isinstance(e, KeyboardInterrupt) else "failed",
-                            message=f"{type(e).__name__}: {e}"[:500])
-            raise
-        dist.barrier()
-    if dist.is_main:  # past the cache hit above, there is always something to evaluate
-        from .evaluate import evaluate_run  # imports scikit-learn (~1 s): only when there is work
+    with (run.training_lock() if dist.is_main else contextlib.nullcontext()):
+        todo = [f for f in folds if not _fold_usable(run, f, dist)]
+        mine = todo[dist.rank::dist.world] if spread_folds else todo
+        if dist.is_main and not run.exists():
+            run.write_config(config)
+        progress = Progress(run, mine if spread_folds else folds, config.epochs, enabled=dist.is_main)
+        if todo:
+            try:
+                for fold in mine:
+                    train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
+                               dist=SINGLE if spread_folds else dist)
+                progress.update(message="evaluating on the test fold")
+            except BaseException as e:
+                progress.update(status="cancelled" if isinstance(e, KeyboardInterrupt) else "failed",
+                                message=f"{type(e).__name__}: {e}"[:500])
+                raise
+            dist.barrier()
+        if dist.is_main:  # past the cache hit above, there is always something to evaluate
+            from .evaluate import evaluate_run  # imports scikit-learn (~1 s): only when there is work
 
-        evaluate_run(config, prepared, root=root, device=device)
-    progress.update(status="done", fold=None, message="")
-    dist.barrier()
+            evaluate_run(config, prepared, root=root, device=device)
+        progress.update(status="done", fold=None, message="")
+        dist.barrier()
     return run
+
+
+def _fold_usable(run: Run, fold: int, dist: Dist) -> bool:
+    """Whether a fold is trained and its weights verify (rank 0 checks and says what was wrong)."""
+    if not run.fold_complete(fold):
+        return False
+    problem = run.check_fold(fold) if dist.is_main else None
+    if problem:
+        print(f"audioclf: warning: {problem}; set aside as .bad, fold {fold} is trained again", file=sys.stderr)
+    return problem is None
 
 
 def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch.device,
@@ -123,18 +131,18 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     With an active `dist`, each process takes its slice of every batch and DistributedDataParallel
     averages the gradients (SyncBatchNorm on CUDA; on CPU each process normalises its own slice).
     """
-    out = store.fold_dir(config, fold, root)
+    run = Run.of(config, root)
     train_folds = [f for f in config.cv_folds if f != fold]
     x_train, y_train = (t.to(device) for t in prepared.subset(train_folds))
     x_val, y_val = (t.to(device) for t in prepared.subset([fold]))
 
     torch.manual_seed(config.seed * 1000 + fold)
-    mcfg = model_config(config, len(prepared.classes))
+    mcfg = config.model_config(len(prepared.classes))
     model = build_model(mcfg).to(device)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed * 1000 + fold)
-    state = _resume_state(out / "resume.pt")
+    state = _resume_state(run, fold)
     history: list[dict] = []
     best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": 0, "state_dict": None}
     if state:
@@ -149,7 +157,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     for epoch in range(len(history) + 1, config.epochs + 1):
         t0 = time.time()
         perm = torch.randperm(len(y_train), generator=gen).to(device)
-        train_loss, train_acc = _train_epoch(net, opt, x_train, y_train, perm, config, dist)
+        train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist)
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
@@ -157,10 +165,10 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         if val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"]):
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(model)}
         if dist.is_main:
-            store.save_torch({"model": _cpu_state(model), "optimizer": opt.state_dict(),
-                              "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                              "history": history, "best": best}, out / "resume.pt")
-            store.write_json(out / "history.json", history)
+            run.save_resume(fold, {"model": _cpu_state(model), "optimizer": opt.state_dict(),
+                                   "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                   "history": history, "best": best})
+            run.write_history(fold, history)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
         if progress:
@@ -172,9 +180,9 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         return history
     meta = {"model_config": mcfg.to_dict(), "classes": list(prepared.classes), "fold": fold,
             "config_key": config.key()}
-    store.save_torch({**meta, "epoch": best["epoch"], "state_dict": best["state_dict"]}, out / "best.pt")
-    store.save_torch({**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)}, out / "final.pt")
-    (out / "resume.pt").unlink(missing_ok=True)
+    run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "state_dict": best["state_dict"]})
+    run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)})
+    run.clear_resume(fold)
     return history
 
 
@@ -189,13 +197,13 @@ def _wrap(model: nn.Module, device: torch.device, dist: Dist) -> nn.Module:
     return DDP(model)
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                  perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE) -> tuple[float, float]:
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for i in range(0, len(perm), config.batch_size):
         idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
-        xb = frame(x[idx], config.prep)  # (B, 1, 144000)
+        xb = model_input(_unwrapped(model), x[idx], config.prep)  # (B, 1, 144000) for the report's models
         logits = model(xb)
         loss = F.cross_entropy(logits, y[idx])
         opt.zero_grad(set_to_none=True)
@@ -208,16 +216,6 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, 
     return total_loss / seen, correct / seen
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, waves: torch.Tensor, prep: PrepConfig, batch_size: int = 64) -> torch.Tensor:
-    """Logits (N, classes) for waveforms (N, samples), in eval mode."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model(frame(waves[i:i + batch_size].to(device), prep)).float().cpu()
-           for i in range(0, len(waves), batch_size)]
-    return torch.cat(out) if out else torch.empty(0)
-
-
 def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
     logits = predict_logits(model, x, config.prep, batch_size=max(config.batch_size, 64))
     y = y.cpu()
@@ -228,18 +226,20 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def _resume_state(path: Path) -> dict | None:
-    """The state saved after the last completed epoch, or None to start the fold afresh.
+def _unwrapped(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)  # DistributedDataParallel keeps the model as .module
 
-    Loaded as plain tensors only (a resume file that holds code is refused, never run). An unusable
-    file only costs the epochs since the fold began: it is moved aside to `<name>.bad`, and said so.
+
+def _resume_state(run: Run, fold: int) -> dict | None:
+    """The state saved after the fold's last completed epoch, or None to start the fold afresh.
+
+    Verified and loaded as plain tensors only (a resume file that holds code is refused, never run).
+    An unusable file only costs the epochs since the fold began: it is set aside as `resume.pt.bad`,
+    and said so.
     """
-    if not path.is_file():
-        return None
     try:
-        return store.load_torch(path)
+        return run.load_resume(fold)
     except CheckpointError as e:
-        path.replace(path.with_name(path.name + ".bad"))
-        print(f"audioclf: warning: {e}; moved aside to {path.name}.bad, the fold starts again from epoch 1",
+        print(f"audioclf: warning: {e}; set aside as resume.pt.bad, fold {fold} starts again from epoch 1",
               file=sys.stderr)
         return None

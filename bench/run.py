@@ -139,7 +139,7 @@ def bench_training(data: Path, models: list[str], epochs: int, rounds: int) -> d
 
 
 def trainer_clips_per_s(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
-    """audioclf's training epoch (`audioclf.train._train_epoch`), in this process, all threads."""
+    """audioclf's training epoch (`audioclf.train.train_epoch`), in this process, all threads."""
     t0, t1 = _timed_epochs(name, x, y, epochs, seed=0)
     return epochs * len(y) / (t1 - t0)
 
@@ -148,18 +148,18 @@ def _timed_epochs(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, seed
                   ready=lambda: None) -> tuple[float, float]:
     """A fresh model's warm-up epoch, `ready()`, then `epochs` timed epochs: (start, end) in
     perf_counter seconds (CLOCK_MONOTONIC, so comparable across processes)."""
-    from audioclf.train import _train_epoch
+    from audioclf.train import train_epoch
 
     torch.manual_seed(seed)
     model = build_model(ModelConfig(name.split("-")[0], heads=4))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     config = TrainConfig(model=name.split("-")[0])
     gen = torch.Generator().manual_seed(seed)
-    _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
+    train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)  # warm-up
     ready()
     t0 = time.perf_counter()
     for _ in range(epochs):
-        _train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
+        train_epoch(model, opt, x, y, torch.randperm(len(y), generator=gen), config)
     return t0, time.perf_counter()
 
 
@@ -233,7 +233,7 @@ def train_flops_per_clip(name: str) -> float:
 def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
     """End to end for one 5 s clip from its file: decode, resample, frame, the fold models, ensemble."""
     from audioclf.allocator import keep_freed_memory
-    from audioclf.predict import FoldEnsemble, load_ensemble, predict_file
+    from audioclf.inference import FoldEnsemble, load_ensemble, predict_file
 
     keep_freed_memory()
     ds = open_dataset(data, "esc10")

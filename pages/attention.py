@@ -1,15 +1,16 @@
 """Attention: where the transformer's CLS token listens in a clip, per block and head."""
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
 import ui
-from audioclf import plots, store
-from audioclf.attention import attention_maps, attention_over_time, trunk_length
+from audioclf import plots, runs
+from audioclf.attention import attention_view
 from audioclf.audio import AudioError, load_audio
+from audioclf.errors import UserError
 from audioclf.features import waveform
+from audioclf.store import Run
 
 st.title("Attention")
 st.markdown(
@@ -18,7 +19,7 @@ st.markdown(
     "other, in 1, 2 or 4 **heads**. Below: how much the CLS token attends to each moment of the clip, then "
     "every block's full attention matrix per head, then the same clip under the 1-, 2- and 4-head models.")
 
-transformer_runs = ui.complete_first(ui.runs_with_weights(model="transformer"))
+transformer_runs = runs.complete_first(runs.runs_with_weights(attention=True))
 if not transformer_runs:
     ui.no_runs_message("The attention view needs a trained transformer run (the CNN has no attention)")
     st.stop()
@@ -26,32 +27,22 @@ if not transformer_runs:
 
 @st.cache_data(max_entries=32, show_spinner="Running the model…")
 def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
-    run_path = Path(run)
-    model = ui.fold_model(run_path, fold)
-    prep = store.load_config(run_path).prep
-    out = attention_maps(model, torch.from_numpy(wave), prep)
-    out["times"], out["density"], out["uniform"] = attention_over_time(
-        out["cls"], prep, trunk_length(model, prep.input_length))
-    return out
-
-
-def model_fold(run: Path, preferred: int) -> int | None:
-    cfg = store.load_config(run)
-    have = [f for f in cfg.cv_folds if (run / f"fold{f}" / "best.pt").is_file()]
-    return preferred if preferred in have else (have[0] if have else None)
+    r = Run(run)
+    return attention_view(ui.fold_model(r, fold).model, torch.from_numpy(wave), r.config.prep)
 
 
 c = st.columns(2)
 run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_label, key="att_run")
-cfg = store.load_config(run)
-folds = [f for f in cfg.cv_folds if (run / f"fold{f}" / "best.pt").is_file()]
+cfg = run.config
+folds = run.folds_with_weights()
 fold = c[1].selectbox("Fold model", folds, format_func=lambda f: f"fold {f} (validated on fold {f})", key="att_fold")
 
 ds, _ = ui.dataset_or_error()
 same_data = ds is not None and ds.fingerprint() == cfg.dataset_id
 sources = (["test"] if same_data else []) + ["upload"]
 source = st.radio("Clip", sources, horizontal=True, key="att_source",
-                  format_func={"test": "a test clip (fold 1, never trained on)", "upload": "upload a clip"}.get)
+                  format_func={"test": f"a test clip (fold {cfg.test_fold}, never trained on)",
+                               "upload": "upload a clip"}.get)
 if not same_data:
     st.caption(f"Test clips need the data this run was trained on (`{cfg.dataset_id}`) chosen in the sidebar; "
                "you can upload a clip instead.")
@@ -84,8 +75,12 @@ else:
     wave = waveform(arr, sr, cfg.prep).numpy()
     st.audio(data, format=ui.audio_mime(name))
 
-out = maps(str(run), fold, ui.weights_stamp(run), wave)
-classes = store.load_torch_meta(run / f"fold{fold}" / "best.pt")["classes"]
+try:
+    out = maps(str(run.path), fold, run.weights_stamp(), wave)
+    classes = ui.fold_model(run, fold).classes
+except UserError as e:
+    st.error(f"This run's model can't be used: {e}")
+    st.stop()
 best = int(np.argmax(out["proba"]))
 verdict = f"Predicted **{classes[best]}** ({out['proba'][best]:.2f})"
 if true_class:
@@ -107,8 +102,9 @@ st.plotly_chart(plots.attention_heatmaps(out["attention"]), key="heatmaps")
 st.subheader("The same clip under 1, 2 and 4 heads")
 by_heads = {}
 for r in transformer_runs:  # newest first; prefer the chosen run for its head count
-    rc = store.load_config(r)
-    if rc.dataset_id == cfg.dataset_id and rc.prep == cfg.prep and (rc.heads not in by_heads or r == run):
+    rc = r.config
+    if (rc.model == cfg.model and rc.dataset_id == cfg.dataset_id and rc.prep == cfg.prep
+            and (rc.heads not in by_heads or r == run)):
         by_heads[rc.heads] = r
 shown = [h for h in (1, 2, 4) if h in by_heads]
 missing = [h for h in (1, 2, 4) if h not in by_heads]
@@ -117,8 +113,8 @@ if missing:
                "the Train page to see it here.")
 for col, heads in zip(st.columns(max(1, len(shown))), shown):
     r = by_heads[heads]
-    f = model_fold(r, fold)
-    o = maps(str(r), f, ui.weights_stamp(r), wave)
+    f = runs.fold_for(r, fold)
+    o = maps(str(r.path), f, r.weights_stamp(), wave)
     k = int(np.argmax(o["proba"]))
     with col:
         st.markdown(f"**{heads} head{'s' * (heads > 1)}** (fold {f}): {classes[k]} ({o['proba'][k]:.2f})")

@@ -2,32 +2,29 @@
 import streamlit as st
 
 import ui
-from audioclf import plots, runs, store
+from audioclf import plots, runs
 
 
 st.title("Compare")
-evaluated = [r for r in store.list_runs() if (runs.results(r) or {}).get("folds")]
+evaluated = runs.evaluated()
 if not evaluated:
     ui.no_runs_message("Comparing needs at least one trained and evaluated run")
     st.stop()
 
 st.markdown("Pick runs to compare, e.g. the CNN and the transformer with 1, 2 and 4 heads. All figures are on "
-            "the **test fold (fold 1)**, which no model saw during training or model selection.")
+            "each run's **test fold** (fold 1 unless its config says otherwise), which no model saw during "
+            "training or model selection.")
 labels = {r.name: ui.run_label(r) for r in evaluated}
-default, seen = [], set()
-for r in evaluated:  # newest run of each model kind
-    label = store.load_config(r).label
-    if label not in seen:
-        seen.add(label)
-        default.append(r.name)
+default = [r.name for r in runs.newest_per_label(evaluated)]
 chosen = st.multiselect("Runs", list(labels), default=default[:4], format_func=labels.get, key="compare_runs")
 if not chosen:
     st.info("Choose at least one run above.")
     st.stop()
-cfg = {n: store.load_config(next(r for r in evaluated if r.name == n)) for n in chosen}
-chosen = sorted(chosen, key=lambda n: (cfg[n].model, cfg[n].heads))  # cnn, then 1, 2, 4 heads
-chosen_runs = [next(r for r in evaluated if r.name == n) for n in chosen]
-res = {r.name: runs.results(r) for r in chosen_runs}
+chosen_runs = sorted((r for r in evaluated if r.name in chosen), key=runs.model_sort_key)  # cnn, 1, 2, 4 heads
+chosen = [r.name for r in chosen_runs]
+cfg = {r.name: r.config for r in chosen_runs}
+res = {r.name: r.results() for r in chosen_runs}
+
 datasets = {c.dataset_id for c in cfg.values()}
 if len(datasets) > 1:
     st.warning(f"These runs were trained on different data ({', '.join(sorted(datasets))}): their test folds differ.")
@@ -59,7 +56,7 @@ with tab_table:
                        key="csv_folds")
 
 with tab_curves:
-    hist = {name: runs.histories(r, cfg[name]) for name, r in zip(chosen, chosen_runs)}
+    hist = {name: runs.histories(r) for name, r in zip(chosen, chosen_runs)}
     st.markdown("**Every fold of each run, overlaid** (training solid, validation dashed)")
     for name in chosen:
         if hist[name]:

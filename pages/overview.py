@@ -5,13 +5,16 @@ import streamlit as st
 
 import ui
 from audioclf import jobs, plots, runs, store
+from audioclf.config import TrainConfig
 from audioclf.data import DataError, open_dataset
+
+TEST_FOLD = TrainConfig().test_fold  # the default config's; each run records its own
 
 st.title("audioclf: environmental sound classification")
 st.markdown(
     "Classify short everyday sounds (a dog barking, rain, a chainsaw...) with two small neural networks "
     "that read raw audio: a **CNN** and a **CNN + transformer**. Each model is trained with cross-validation: "
-    "**fold 1** is held out as the test set, and each of the other folds serves once as the validation set, "
+    f"**fold {TEST_FOLD}** is held out as the test set, and each of the other folds serves once as the validation set, "
     "so every configuration gives one model per validation fold plus their **ensemble**.")
 steps = st.columns(5)
 for col, (page, label, icon, text) in zip(steps, [
@@ -25,25 +28,9 @@ for col, (page, label, icon, text) in zip(steps, [
         st.caption(text)
 
 
-DESCRIPTIONS = {
-    "cnn": "4 × (conv, ReLU, max-pool, batch-norm) → 128 steps × 64 channels → dense 64 → classes",
-    "transformer": "the same 4 conv blocks → 128 tokens of width 64 + CLS → 2 encoder blocks → MLP on CLS",
-}
-
-
 @st.cache_data(show_spinner="Counting model parameters…")
 def model_rows(n_classes: int) -> list[dict]:
-    from audioclf.models import MODELS, ModelConfig, build_model, count_parameters
-
-    rows = []
-    for name in MODELS:
-        for heads in ((1, 2, 4) if name == "transformer" else (None,)):
-            model = build_model(ModelConfig(name=name, n_classes=n_classes, heads=heads or 4))
-            rows.append({"model": "CNN" if name == "cnn" else f"CNN + transformer, {heads} head{'s' * (heads > 1)}",
-                         "name in the app": name if name == "cnn" else f"{name}-{heads}h",
-                         "trainable parameters": count_parameters(model),
-                         "layers": DESCRIPTIONS[name]})
-    return rows
+    return runs.model_catalogue(n_classes)
 
 
 def download_form() -> None:
@@ -106,12 +93,9 @@ else:
     c[0].metric("clips", len(ds))
     c[1].metric("classes", len(ds.classes))
     c[2].metric("folds", len(ds.folds))
-    c[3].metric("test fold", 1)
+    c[3].metric("test fold", TEST_FOLD)
     st.caption(f"`{ds.root}` · data fingerprint `{ds.fingerprint()}`")
-    counts = {name: {} for name in ds.classes}
-    for clip in ds.clips:
-        row = counts[ds.classes[clip.label]]
-        row[clip.fold] = row.get(clip.fold, 0) + 1
+    counts = runs.class_fold_counts(ds)
     left, right = st.columns([3, 2])
     with left:
         st.plotly_chart(plots.class_fold_figure(counts), key="class_folds")
@@ -132,7 +116,7 @@ all_jobs = jobs.list_jobs()
 if not all_jobs:
     ui.no_runs_message("Nothing is trained yet")
 else:
-    st.dataframe(ui.as_table([runs.run_row(j.run, j.status, j.config) for j in all_jobs]), hide_index=True,
+    st.dataframe(ui.as_table([runs.run_row(j.run, j.status) for j in all_jobs]), hide_index=True,
                  column_config={"lr": st.column_config.NumberColumn(format="%g")})
     st.caption(f"{len(all_jobs)} run(s) in `{store.checkpoints_dir().resolve()}`. Start or follow training "
                "on **Train**; compare the results on **Compare**.")

@@ -1,13 +1,12 @@
 """Predict: classify an uploaded or recorded clip with each fold model and their ensemble."""
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
 import ui
-from audioclf import plots
-from audioclf.audio import AudioError
-from audioclf.predict import predict_file, top_k
+from audioclf import plots, runs
+from audioclf.errors import UserError
+from audioclf.inference import predict_file, top_k
+from audioclf.store import Run
 
 st.title("Predict")
 st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel count or length, up to "
@@ -15,17 +14,23 @@ st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel
             "does their ensemble (the mean of their probabilities). A clip longer than 5 s is also classified "
             "5 s at a time. Your audio stays in memory; nothing is saved.")
 
-candidates = ui.complete_first(ui.runs_with_weights())
+candidates = runs.complete_first(runs.runs_with_weights())
 if not candidates:
     ui.no_runs_message("Predicting needs a trained run")
     st.stop()
+try:  # the best complete run by validation accuracy comes first
+    best_run = runs.default_run()
+    candidates = [best_run] + [r for r in candidates if r != best_run]
+except FileNotFoundError:
+    pass
 run = st.selectbox("Model run", candidates, format_func=ui.run_label, key="predict_run",
-                   help="Fully trained runs first, newest first. Each run holds one model per validation fold.")
+                   help="The best fully trained run (by validation accuracy) first, then fully trained runs, "
+                        "newest first. Each run holds one model per validation fold.")
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
 def classify(run: str, stamp: str, data: bytes, name: str) -> dict:
-    return predict_file(ui.ensemble(Path(run)), data, name=name)
+    return predict_file(ui.ensemble(Run(run)), data, name=name)
 
 
 upload_col, record_col = st.columns(2)
@@ -40,8 +45,8 @@ if got is None:
     st.stop()
 data, name = got
 try:
-    result = classify(str(run), ui.weights_stamp(run), data, name)
-except AudioError as e:
+    result = classify(str(run.path), run.weights_stamp(), data, name)
+except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
     st.error(f"This file can't be classified: {e}")
     st.stop()
 

@@ -4,8 +4,9 @@ import torch
 
 import ui
 from audioclf import jobs, plots, runs
-from audioclf.config import DEFAULT_LR
-from audioclf.data import DataError
+from audioclf.config import TrainConfig
+from audioclf.errors import UserError
+from audioclf.models import MODELS
 
 LR_CHOICES = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
 STATUS = {"starting": ":blue[● starting]", "running": ":blue[● running]", "done": ":green[✔ done]",
@@ -28,19 +29,29 @@ def launch_form() -> None:
         st.warning(f"The dataset folder can't be used: {err}" if err else
                    "Choose a dataset first (sidebar, or download one on Overview) to train a model.")
         return
-    cv_folds = [f for f in ds.folds if f != 1]
+    test_fold = TrainConfig().test_fold
+    cv_folds = [f for f in ds.folds if f != test_fold]
     with st.container(border=True):
         st.markdown(f"**New training run** on {ds.name} ({len(ds)} clips, {len(ds.classes)} classes)")
         c = st.columns(4)
-        model = c[0].selectbox("Model", ["cnn", "transformer"], key="train_model",
-                               format_func={"cnn": "CNN", "transformer": "CNN + transformer"}.get)
-        heads = c[1].selectbox("Attention heads", [1, 2, 4], index=2, key="train_heads",
-                               disabled=model != "transformer", help="The transformer only; the CNN has none.")
+        model = c[0].selectbox("Model", list(MODELS), key="train_model",
+                               help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
+        spec = MODELS[model]
+        options = {}
+        for name, opt in spec.options.items():  # each of the model's own settings, from the registry
+            choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
+            options[name] = c[1].selectbox(name.replace("_", " ").capitalize(), choices,
+                                           index=choices.index(opt.default), key=f"train_{model}_{name}",
+                                           help=opt.help)
+        if not spec.options:
+            c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
+                           help=f"The {model} model has no options of its own.")
         epochs = c[2].number_input("Epochs", 1, 1000, 100, key="train_epochs",
                                    help="The report trains 100 epochs per fold.")
-        lr = c[3].selectbox("Learning rate", LR_CHOICES, index=LR_CHOICES.index(DEFAULT_LR[model]),
+        lr_choices = sorted(set(LR_CHOICES) | {spec.lr}, reverse=True)
+        lr = c[3].selectbox("Learning rate", lr_choices, index=lr_choices.index(spec.lr),
                             key=f"train_lr_{model}", format_func="{:g}".format,
-                            help="Adam's step size; the report uses 0.01 for the CNN and 0.001 for the transformer.")
+                            help=f"Adam's step size; the {model} model's default is {spec.lr:g}.")
         c = st.columns([1, 2, 1, 1])
         batch = c[0].number_input("Batch size", 1, 512, 32, key="train_batch")
         folds = c[1].multiselect("Validation folds to train now", cv_folds, default=cv_folds, key="train_folds",
@@ -57,12 +68,15 @@ def launch_form() -> None:
         if not folds:
             st.caption("Pick at least one validation fold.")
     if start:
-        request = jobs.JobRequest(data=ds.root, subset=ds.name if ds.name in ("esc10", "esc50") else "esc10",
-                                  model=model, heads=heads, epochs=int(epochs), lr=lr, batch_size=int(batch),
-                                  cv_folds=tuple(cv_folds), folds=tuple(sorted(folds)), device=device)
         try:
+            config = TrainConfig(model=model, options=tuple(options.items()), epochs=int(epochs), lr=lr,
+                                 batch_size=int(batch), test_fold=test_fold, cv_folds=tuple(cv_folds),
+                                 dataset_id=ds.fingerprint())
+            config.check_folds(ds.folds, folds)
+            request = jobs.JobRequest(config, data=ds.root, folds=tuple(sorted(folds)), device=device,
+                                      subset=ds.name if ds.name in ("esc10", "esc50") else "esc10")
             result = jobs.launch(request)
-        except (DataError, ValueError, OSError) as e:
+        except (UserError, OSError) as e:
             st.error(f"Could not start training: {e}")
             return
         st.session_state[FOCUS_KEY] = result.job.run.name  # the details box below shows it
@@ -89,9 +103,9 @@ def job_panel(job: jobs.Job) -> None:
         elif job.resumable:
             head[2].button("Resume", key=f"resume-{job.run.name}", icon=":material/play_arrow:",
                            on_click=jobs.relaunch, args=(job.run,), help="Continue from the last finished epoch.")
-        fraction, text = jobs.describe_progress(job)
+        fraction, text = ui.describe_progress(job)
         st.progress(fraction, text=text or job.status)
-        hist = runs.histories(job.run, cfg)
+        hist = runs.histories(job.run)
         if hist:
             st.plotly_chart(plots.curves_figure({f"fold {f}": h for f, h in hist.items()}),
                             key=f"curves-{job.run.name}")
@@ -100,7 +114,7 @@ def job_panel(job: jobs.Job) -> None:
             st.code(jobs.log_tail(job.run, 15) or "(no log)", language=None)
         res = runs.results(job.run)
         if res and res.get("folds") and not job.active:
-            st.markdown("**Test-fold results** (accuracy on fold 1 of each fold's best-validation model)")
+            st.markdown(f"**Test-fold results** (accuracy on fold {cfg.test_fold} of each fold's best-validation model)")
             st.dataframe(ui.styled(runs.fold_table(res), ui.FOLD_COLUMNS), hide_index=True)
             st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
 
@@ -121,8 +135,8 @@ def jobs_view() -> None:
     if not all_jobs:
         st.caption("No run yet: start one above.")
         return
-    st.dataframe(ui.as_table([{**runs.run_row(j.run, j.status, j.config),
-                               "progress": jobs.describe_progress(j)[1]} for j in all_jobs]), hide_index=True,
+    st.dataframe(ui.as_table([{**runs.run_row(j.run, j.status),
+                               "progress": ui.describe_progress(j)[1]} for j in all_jobs]), hide_index=True,
                  column_config={"lr": st.column_config.NumberColumn(format="%g")})
     names = [j.run.name for j in all_jobs]
     focus = st.session_state.pop(FOCUS_KEY, None)

@@ -265,7 +265,7 @@ def test_train_launch_follow_cancel_resume_done(use):
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Started cnn" in texts(at, "success")
-    [run] = store.list_runs(store_dir)
+    [run] = [r.path for r in store.list_runs(store_dir)]
     at.button(key="train_start").click().run()  # again while it runs: no second copy
     assert "already training" in texts(at, "info")
     assert len(store.list_runs(store_dir)) == 1

@@ -51,8 +51,11 @@ def test_every_mode_writes_one_complete_run_under_the_same_key(runs):
     assert len({r.name for r in runs.values()}) == 1
     for run in runs.values():
         names = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
-        assert names == ["config.json", "fold2/best.pt", "fold2/final.pt", "fold2/history.json",
-                         "fold3/best.pt", "fold3/final.pt", "fold3/history.json", "progress.json", "results.json"]
+        assert names == [".train.lock", "config.json",
+                         "fold2/best.pt", "fold2/best.pt.sha256", "fold2/final.pt", "fold2/final.pt.sha256",
+                         "fold2/history.json",
+                         "fold3/best.pt", "fold3/best.pt.sha256", "fold3/final.pt", "fold3/final.pt.sha256",
+                         "fold3/history.json", "progress.json", "results.json"]
         assert json.loads((run / "progress.json").read_text())["status"] == "done"
 
 

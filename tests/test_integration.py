@@ -7,7 +7,7 @@ from audioclf import store
 from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.prepare import prepare
-from audioclf.predict import load_ensemble, predict_file
+from audioclf.inference import load_ensemble, predict_file
 from audioclf.train import train_run
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ def test_short_esc10_run_learns_and_writes_what_the_app_needs(esc10_dir, tmp_pat
     prepared = prepare(ds)
     assert prepared.waves.shape == (400, 80000)
     config = TrainConfig(model="cnn", epochs=3, dataset_id=ds.fingerprint())
-    run = train_run(config, prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
+    run = train_run(config, prepared, folds=[2], root=tmp_path / "ck", show_bar=False).path
 
     history = json.loads((run / "fold2" / "history.json").read_text())
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]

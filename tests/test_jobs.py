@@ -9,9 +9,13 @@ import time
 
 import pytest
 
+import ui
 from audioclf import jobs, store
+from audioclf.cli import build_parser, config_from_args
 from audioclf.config import TrainConfig
-from audioclf.data import DataError, open_dataset
+from audioclf.data import open_dataset
+from audioclf.errors import ConfigError
+from audioclf.store import Run
 from conftest import make_class_folders
 
 
@@ -28,52 +32,61 @@ def dead_pid() -> int:
 
 
 def fake_run(root, config: TrainConfig, progress: dict | None = None, record: dict | None = None, log: str = ""):
-    run = store.run_dir(config, root)
-    store.write_json(run / "config.json", config.to_dict())
+    run = Run.of(config, root)
+    run.write_config(config)
     if progress is not None:
-        store.write_json(run / "progress.json", progress)
+        run.write_progress(progress)
     if record is not None:
-        store.write_json(run / jobs.JOB_FILE, record)
+        run.write_job_record(record)
     if log:
-        (run / jobs.LOG_FILE).write_text(log)
+        run.log_file.write_text(log)
     return run
+
+
+def request(data_dir, folds=None, device="auto", **config) -> jobs.JobRequest:
+    """What the Train form makes: a config on the chosen data, and the folds to train now."""
+    cfg = TrainConfig(**config, dataset_id=open_dataset(data_dir).fingerprint())
+    return jobs.JobRequest(cfg, data=data_dir, folds=folds, device=device)
 
 
 def test_launch_trains_in_the_run_folder_the_cli_writes_to(data_dir, tmp_path):
     root = tmp_path / "store"
-    request = jobs.JobRequest(data=data_dir, model="cnn", epochs=1, cv_folds=(2, 3), folds=(2,))
-    config, run = jobs.plan(request, root)
+    req = request(data_dir, model="cnn", epochs=1, cv_folds=(2, 3), folds=(2,))
+    config, run = req.config, Run.of(req.config, root).path
+    # the command line the job runs gives back the very same config, so it trains in this run folder
+    args = build_parser().parse_args(req.argv(root))
+    assert config_from_args(args, open_dataset(args.data)) == config
     assert config == TrainConfig(model="cnn", epochs=1, cv_folds=(2, 3), dataset_id=open_dataset(data_dir).fingerprint())
+    request_ = req
 
-    started = jobs.launch(request, root)
-    assert started.outcome == "started" and started.job.run == run and started.job.active
+    started = jobs.launch(request_, root)
+    assert started.outcome == "started" and started.job.run.path == run and started.job.active
     pid = started.job.pid
-    again = jobs.launch(request, root)  # a second click while it runs: the same job, nothing new
+    again = jobs.launch(request_, root)  # a second click while it runs: the same job, nothing new
     assert again.outcome == "running" and again.job.pid == pid
-    assert [j.run for j in jobs.list_jobs(root)] == [run]  # visible at once, before any progress
+    assert [j.run.path for j in jobs.list_jobs(root)] == [run]  # visible at once, before any progress
 
     job = jobs.wait(run, timeout=120)
     assert job.status == "done", jobs.log_tail(run, 20)
     # The CLI process wrote its progress, weights and results into the folder plan() computed, and nowhere else.
     assert sorted(p.name for p in root.iterdir()) == [run.name]
     assert store.read_json(run / "progress.json")["pid"] == pid
-    assert store.fold_complete(config, 2, root) and not store.fold_complete(config, 3, root)
+    assert Run(run).fold_complete(2) and not Run(run).fold_complete(3)
     assert set(store.read_json(run / "results.json")["folds"]) == {"2"}
-    assert store.load_config(run) == config
-    assert f"run {config.key()}" in (run / jobs.LOG_FILE).read_text()
+    assert Run(run).config == config
+    assert f"run {config.key()}" in Run(run).log_file.read_text()
 
-    cached = jobs.launch(request, root)  # complete: returned as is, no process started
+    cached = jobs.launch(request_, root)  # complete: returned as is, no process started
     assert cached.outcome == "cached" and cached.job.status == "done"
-    assert store.read_json(run / jobs.JOB_FILE)["pid"] == pid
+    assert Run(run).job_record()["pid"] == pid
 
 
 def test_cancel_keeps_finished_folds_and_relaunch_resumes(data_dir, tmp_path):
     root = tmp_path / "store"
-    request = jobs.JobRequest(data=data_dir, model="cnn", epochs=3, cv_folds=(2, 3))
-    started = jobs.launch(request, root)
+    started = jobs.launch(request(data_dir, model="cnn", epochs=3, cv_folds=(2, 3)), root)
     config, run = started.job.config, started.job.run
     deadline = time.time() + 120
-    while not store.fold_complete(config, 2, root):  # cancel while fold 3 trains
+    while not run.fold_complete(2):  # cancel while fold 3 trains
         assert time.time() < deadline and jobs.job_status(run).active, jobs.log_tail(run, 20)
         time.sleep(0.1)
     assert jobs.cancel(run)
@@ -81,36 +94,34 @@ def test_cancel_keeps_finished_folds_and_relaunch_resumes(data_dir, tmp_path):
     if job.status == "done":
         pytest.skip("fold 3 finished before the cancel landed (a very fast machine)")
     assert job.status == "cancelled" and not job.active
-    assert store.read_json(run / "progress.json")["status"] == "cancelled"
-    assert store.fold_complete(config, 2, root) and not store.fold_complete(config, 3, root)
+    assert run.progress()["status"] == "cancelled"
+    assert run.fold_complete(2) and not run.fold_complete(3)
     assert job.resumable and not jobs.cancel(run)  # nothing left to stop
 
     resumed = jobs.relaunch(run)
     assert resumed.outcome == "started"
     job = jobs.wait(run, timeout=120)
     assert job.status == "done", jobs.log_tail(run, 20)
-    assert len(store.read_json(run / "fold3" / "history.json")) == 3
-    assert len(store.read_json(run / "fold2" / "history.json")) == 3
+    assert len(run.history(3)) == 3
+    assert len(run.history(2)) == 3
 
 
-def test_plan_refuses_what_the_cli_would_refuse(data_dir, tmp_path):
-    with pytest.raises(ValueError, match="heads"):
-        jobs.plan(jobs.JobRequest(data=data_dir, model="transformer", heads=3), tmp_path)
-    with pytest.raises(DataError, match="not found"):
-        jobs.plan(jobs.JobRequest(data=tmp_path / "nowhere"), tmp_path)
-    with pytest.raises(DataError, match=r"fold\(s\) \[7\]"):
-        jobs.plan(jobs.JobRequest(data=data_dir, cv_folds=(2, 7)), tmp_path)
-    with pytest.raises(ValueError, match="not cross-validation folds"):
-        jobs.plan(jobs.JobRequest(data=data_dir, cv_folds=(2, 3), folds=(4,)), tmp_path)
-    with pytest.raises(ValueError, match="unknown model"):
-        jobs.plan(jobs.JobRequest(data=data_dir, model="rnn"), tmp_path)
+def test_a_config_refuses_what_the_cli_would_refuse(data_dir, tmp_path):
+    with pytest.raises(ConfigError, match="heads"):
+        request(data_dir, model="transformer", heads=3)
+    with pytest.raises(ConfigError, match=r"fold\(s\) \[7\]"):
+        request(data_dir, cv_folds=(2, 7)).config.check_folds(open_dataset(data_dir).folds)
+    with pytest.raises(ConfigError, match="not cross-validation folds"):
+        request(data_dir, cv_folds=(2, 3)).config.check_folds(open_dataset(data_dir).folds, (4,))
+    with pytest.raises(ConfigError, match="unknown model"):
+        request(data_dir, model="rnn")
     assert not (tmp_path / "store").exists()
 
 
 def test_a_job_that_fails_early_reports_the_cli_error(tmp_path, data_dir):
     root = tmp_path / "store"
-    launched = jobs.launch(jobs.JobRequest(data=data_dir, model="cnn", epochs=1, cv_folds=(2, 3),
-                                           device="definitely-not-a-device"), root)
+    launched = jobs.launch(request(data_dir, model="cnn", epochs=1, cv_folds=(2, 3),
+                                   device="definitely-not-a-device"), root)
     job = jobs.wait(launched.job.run, timeout=60)
     assert job.status == "failed"
     assert "device" in job.message.lower()
@@ -129,7 +140,7 @@ def test_status_from_the_run_folder(tmp_path):
 
     live = jobs.job_status(fake_run(tmp_path / "b", config, {**progress, "pid": os.getpid(), "started": now}))
     assert live.status == "running" and live.pid == os.getpid() and live.active
-    fraction, text = jobs.describe_progress(live)
+    fraction, text = ui.describe_progress(live)
     assert fraction == 0.25 and "fold 2 (1 of 2)" in text and "epoch 1/2" in text and "30 s left" in text
 
     # A pid that is alive but belongs to a process started after the run began is someone else's.
@@ -158,7 +169,7 @@ def test_pid_alive():
 
 
 def test_format_seconds():
-    assert jobs.format_seconds(42) == "42 s"
-    assert jobs.format_seconds(125) == "2 min 05 s"
-    assert jobs.format_seconds(1500) == "25 min"
-    assert jobs.format_seconds(7260) == "2 h 01 min"
+    assert ui.format_seconds(42) == "42 s"
+    assert ui.format_seconds(125) == "2 min 05 s"
+    assert ui.format_seconds(1500) == "25 min"
+    assert ui.format_seconds(7260) == "2 h 01 min"

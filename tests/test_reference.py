@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from audioclf import store
+from audioclf.store import Run
 from audioclf.data import open_dataset
 from audioclf.prepare import prepare
-from audioclf.train import predict_logits
+from audioclf.inference import predict_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "checkpoints" / "REFERENCE.json"
@@ -27,7 +28,7 @@ def test_the_four_reference_models_are_shipped_within_40_mb():
         for name, digest in r["files"].items():
             assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest, f"{r['folder']}/{name} changed"
             total += (run / name).stat().st_size
-        config = store.load_config(run)
+        config = Run(run).config
         assert run.name == f"{config.label}-{config.key()}" and config.epochs == 100
         assert sum(n.endswith("best.pt") for n in r["files"]) == 4
     assert total < 40 * 2**20
@@ -45,6 +46,6 @@ def test_shipped_checkpoints_reproduce_their_recorded_predictions(esc10_dir):
         assert results["y_true"] == y_test.tolist()
         for fold, recorded in results["folds"].items():
             model = store.load_model(run / f"fold{fold}" / "best.pt")
-            predictions = predict_logits(model, x_test, store.load_config(run).prep).argmax(1)
+            predictions = predict_logits(model, x_test, Run(run).config.prep).argmax(1)
             assert predictions.tolist() == recorded["predictions"], f"{r['folder']} fold {fold}"
             assert (predictions == y_test).float().mean().item() == pytest.approx(recorded["accuracy"])

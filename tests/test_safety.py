@@ -11,6 +11,7 @@ from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.errors import CheckpointError, UserError
 from audioclf.prepare import cache_path, prepare
+from audioclf.store import Run
 from audioclf.train import train_run
 
 from conftest import TINY_PREP, make_class_folders
@@ -46,13 +47,13 @@ def test_crafted_resume_file_is_refused_and_the_fold_retrained(tiny, tmp_path, c
     ds, prepared = tiny
     cfg = config(ds)
     marker = tmp_path / "pwned"
-    resume = store.fold_dir(cfg, 2, tmp_path / "ck") / "resume.pt"
+    resume = Run.of(cfg, tmp_path / "ck").resume_file(2)
     plant(resume, marker)
     run = train_run(cfg, prepared, root=tmp_path / "ck", show_bar=False)
     assert not marker.exists()
     assert "resume.pt" in capsys.readouterr().err
     assert (resume.parent / "resume.pt.bad").is_file()  # kept aside, never trained on
-    assert store.fold_complete(cfg, 2, tmp_path / "ck") and (run / "results.json").is_file()
+    assert run.fold_complete(2) and run.results() is not None
 
 
 @pytest.mark.parametrize("name", ["best.pt", "final.pt"])
@@ -63,14 +64,14 @@ def test_crafted_weights_are_refused_by_name(tmp_path, name):
     with pytest.raises(CheckpointError, match=name):
         store.load_model(path)
     with pytest.raises(UserError):
-        store.load_torch_meta(path)
+        Run(tmp_path).fold_model(2, name.removesuffix(".pt"))
     assert not marker.exists()
 
 
 def test_truncated_checkpoint_is_a_clear_error(tiny, tmp_path):
     ds, prepared = tiny
     run = train_run(config(ds, epochs=1), prepared, root=tmp_path / "ck", show_bar=False)
-    best = run / "fold2" / "best.pt"
+    best = run.weights_file(2, "best")
     best.write_bytes(best.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="best.pt"):
         store.load_model(best)

@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from audioclf import store
+from audioclf.store import Run
 from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.prepare import prepare
-from audioclf.train import Progress, predict_logits, train_run
+from audioclf.inference import predict_logits
+from audioclf.train import Progress, train_run
 
 from conftest import TINY_PREP, make_class_folders
 
@@ -27,9 +29,9 @@ def cfg(ds, **kw) -> TrainConfig:
 def test_run_writes_every_artefact_and_round_trips(tiny, tmp_path):
     ds, prepared = tiny
     config = cfg(ds)
-    run = train_run(config, prepared, root=tmp_path / "ck", show_bar=False)
-    assert run == store.run_dir(config, tmp_path / "ck")
-    assert store.load_config(run) == config
+    run = train_run(config, prepared, root=tmp_path / "ck", show_bar=False).path
+    assert run == Run.of(config, tmp_path / "ck").path
+    assert Run(run).config == config
     assert json.loads((run / "progress.json").read_text())["status"] == "done"
     for fold in (2, 3):
         history = json.loads((run / f"fold{fold}" / "history.json").read_text())
@@ -53,10 +55,10 @@ def test_complete_config_loads_from_cache_without_training(tiny, tmp_path, monke
         raise AssertionError("trained again although cached")
 
     monkeypatch.setattr("audioclf.train.train_fold", no_training)
-    run = store.run_dir(config, tmp_path / "ck")
+    run = Run.of(config, tmp_path / "ck").path
     stamps = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     t0 = time.perf_counter()
-    assert train_run(config, prepared, root=tmp_path / "ck", show_bar=False) == run
+    assert train_run(config, prepared, root=tmp_path / "ck", show_bar=False).path == run
     assert time.perf_counter() - t0 < 2.0
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == stamps  # a hit writes nothing
     with pytest.raises(AssertionError, match="trained again"):  # any change of config: new entry
@@ -66,7 +68,7 @@ def test_complete_config_loads_from_cache_without_training(tiny, tmp_path, monke
 def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path, monkeypatch):
     ds, prepared = tiny
     config = cfg(ds, epochs=4, cv_folds=(2, 3))
-    straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False)
+    straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False).path
 
     real_update = Progress.update
 
@@ -78,14 +80,14 @@ def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path,
     monkeypatch.setattr(Progress, "update", crash_after_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
-    resumed_dir = store.fold_dir(config, 2, tmp_path / "b")
+    resumed_dir = Run.of(config, tmp_path / "b").fold_dir(2)
     assert (resumed_dir / "resume.pt").is_file() and not (resumed_dir / "final.pt").exists()
     assert json.loads((resumed_dir.parent / "progress.json").read_text())["status"] == "cancelled"
     monkeypatch.setattr(Progress, "update", real_update)
 
     epochs_run = []
-    monkeypatch.setattr("audioclf.train._train_epoch", _spy(epochs_run))
-    resumed = train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
+    monkeypatch.setattr("audioclf.train.train_epoch", _spy(epochs_run))
+    resumed = train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False).path
     assert len(epochs_run) == 2  # epochs 3 and 4 only
     a = store.load_torch(straight / "fold2" / "final.pt")["state_dict"]
     b = store.load_torch(resumed / "fold2" / "final.pt")["state_dict"]
@@ -98,7 +100,7 @@ def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path,
 def _spy(calls):
     from audioclf import train
 
-    real = train._train_epoch
+    real = train.train_epoch
 
     def wrapper(*a, **k):
         calls.append(1)
@@ -109,7 +111,7 @@ def _spy(calls):
 
 def test_training_lowers_the_loss_on_separable_clips(tiny, tmp_path):
     ds, prepared = tiny
-    run = train_run(cfg(ds, epochs=6, lr=0.003), prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
+    run = train_run(cfg(ds, epochs=6, lr=0.003), prepared, folds=[2], root=tmp_path / "ck", show_bar=False).path
     history = json.loads((run / "fold2" / "history.json").read_text())
     assert history[-1]["train_loss"] < history[0]["train_loss"]
 

@@ -1,6 +1,6 @@
 """Write docs/results.md from the runs in the checkpoint store, beside the report's figures.
 
-    python bench/results_table.py [--checkpoints checkpoints] [--epochs 100]
+    python tools/results_table.py [--checkpoints checkpoints] [--epochs 100]
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ sys.path.insert(0, str(ROOT))
 
 from audioclf import store  # noqa: E402
 from audioclf.report import fold_table_markdown  # noqa: E402
+from audioclf.store import Run  # noqa: E402
 
 REPORT = {"cnn": "46–55 %", "transformer-4h": "50–65 %"}
 ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
 
 
-def run_seconds(run: Path) -> float:
-    return sum(h["seconds"] for f in run.glob("fold*/history.json") for h in store.read_json(f, []))
+def run_seconds(run: Run) -> float:
+    return sum(h["seconds"] for hist in run.histories().values() for h in hist)
 
 
 def main() -> None:
@@ -31,8 +32,8 @@ def main() -> None:
     args = ap.parse_args()
     runs = {}
     for run in store.list_runs(args.checkpoints):
-        cfg = store.load_config(run)
-        if cfg.epochs == args.epochs and (run / "results.json").is_file() and cfg.label not in runs:
+        cfg = run.config
+        if cfg.epochs == args.epochs and run.results() and cfg.label not in runs:
             runs[cfg.label] = run
     lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
     lines += ["## Summary: fold-1 test accuracy", "",
@@ -41,7 +42,7 @@ def main() -> None:
     for label in ORDER:
         if label not in runs:
             continue
-        r = store.read_json(runs[label] / "results.json")
+        r = runs[label].results()
         acc = r["summary"]["accuracy"]
         lo, hi = acc["ci95"]
         lines.append(f"| {label} | {REPORT.get(label, '—')} | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} % | "
@@ -52,7 +53,7 @@ def main() -> None:
     lines += ["", "## Per fold (validation fold k; the other three train; fold 1 is the test set)", ""]
     for label in ORDER:
         if label in runs:
-            lines += [fold_table_markdown(store.read_json(runs[label] / "results.json")), "",
+            lines += [fold_table_markdown(runs[label].results()), "",
                       f"Run folder: `checkpoints/{runs[label].name}`", ""]
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text("\n".join(lines))

@@ -1,6 +1,6 @@
 """Prepare the reference runs for shipping: smaller weights, re-evaluated, with a manifest.
 
-    python bench/ship_reference.py --data ../shared/data/esc10
+    python tools/ship_reference.py --data ../shared/data/esc10
 
 For each finished 100-epoch run of the four reference models in checkpoints/: final.pt is stored in
 float16; best.pt (the evaluated fold model) is stored in float16 only where that leaves its
@@ -24,18 +24,20 @@ from audioclf import store  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.evaluate import evaluate_run  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
-from audioclf.train import predict_logits  # noqa: E402
+from audioclf.inference import predict_logits  # noqa: E402
+from audioclf.store import Run  # noqa: E402
 
 LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
-SHIPPED = ["config.json", "results.json", "fold*/best.pt", "fold*/final.pt", "fold*/history.json"]
+
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shrink(path: Path, x_test: torch.Tensor, prep, check: bool) -> str:
-    """Store `path` in float16 (when `check`, only if the test predictions stay the same)."""
+def shrink(run: Run, fold: int, which: str, x_test: torch.Tensor, prep, check: bool) -> str:
+    """Store a fold's weights in float16 (when `check`, only if the test predictions stay the same)."""
+    path = run.weights_file(fold, which)
     ckpt = store.load_torch(path)
     if ckpt.get("storage") == "float16":
         return "float16"
@@ -45,8 +47,20 @@ def shrink(path: Path, x_test: torch.Tensor, prep, check: bool) -> str:
                            predict_logits(store.model_from_checkpoint(half), x_test, prep).argmax(1))
         if not same:
             return "float32"
-    store.save_torch(half, path)
+    run.save_weights(fold, which, half)
     return "float16"
+
+
+def shipped_files(run: Run) -> list[Path]:
+    """What ships of a run: its config and results, and per fold the weights (with their checksums)
+    and the history."""
+    files = [run.config_file, run.results_file]
+    for fold in run.config.cv_folds:
+        for which in ("best", "final"):
+            w = run.weights_file(fold, which)
+            files += [w, store.checksum_file(w)]
+        files.append(run.history_file(fold))
+    return files
 
 
 def main() -> None:
@@ -56,26 +70,26 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=100)
     args = ap.parse_args()
     dataset = open_dataset(args.data, "esc10")
-    manifest = {"command": "python bench/ship_reference.py", "dataset_id": dataset.fingerprint(), "runs": {}}
+    manifest = {"command": "python tools/ship_reference.py", "dataset_id": dataset.fingerprint(), "runs": {}}
     for run in store.list_runs(args.checkpoints):
-        cfg = store.load_config(run)
+        cfg = run.config
         if cfg.label not in LABELS or cfg.label in manifest["runs"] or cfg.epochs != args.epochs:
             continue
-        if not all(store.fold_complete(cfg, f, args.checkpoints) for f in cfg.cv_folds):
+        if not all(run.fold_complete(f) for f in cfg.cv_folds):
             print(f"skipping {run.name}: not all folds are finished")
             continue
         prepared = prepare(dataset, cfg.prep)
         x_test, _ = prepared.subset([cfg.test_fold])
         storage = {}
         for fold in cfg.cv_folds:
-            shrink(run / f"fold{fold}" / "final.pt", x_test, cfg.prep, check=False)
-            storage[fold] = shrink(run / f"fold{fold}" / "best.pt", x_test, cfg.prep, check=True)
+            shrink(run, fold, "final", x_test, cfg.prep, check=False)
+            storage[fold] = shrink(run, fold, "best", x_test, cfg.prep, check=True)
         results = evaluate_run(cfg, prepared, root=args.checkpoints)
-        files = sorted(p for pattern in SHIPPED for p in run.glob(pattern))
+        files = sorted(shipped_files(run))
         manifest["runs"][cfg.label] = {
             "folder": run.name, "best_storage": storage,
             "test_accuracy": results["summary"]["accuracy"]["values"],
-            "files": {p.relative_to(run).as_posix(): sha256(p) for p in files}}
+            "files": {p.relative_to(run.path).as_posix(): sha256(p) for p in files}}
         print(f"{run.name}: best.pt storage {storage}; test accuracy per fold "
               f"{[round(a, 4) for a in results['summary']['accuracy']['values']]}")
     store.write_json(args.checkpoints / "REFERENCE.json", manifest)

@@ -1,0 +1,153 @@
+"""Running trained models: logits for a batch of waveforms, a run's fold ensemble, and recordings of
+any length classified window by window with memory that does not grow with their length.
+
+Used by evaluation, the CLI's `predict`, the attention view and the app; training imports nothing
+from here but `predict_logits` (for its validation pass).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .audio import BinaryIO, stream_audio
+from .config import PrepConfig, TrainConfig
+from .features import fit_length, model_input, resample_stream, to_mono
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, waves: torch.Tensor, prep: PrepConfig, batch_size: int = 64) -> torch.Tensor:
+    """Logits (N, classes) for waveforms (N, samples), in eval mode, `batch_size` clips at a time."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(model_input(model, waves[i:i + batch_size].to(device), prep)).float().cpu()
+           for i in range(0, len(waves), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+@dataclass(frozen=True)
+class FoldEnsemble:
+    """The fold models of one run, in eval mode, with the classes in probability-column order."""
+
+    config: TrainConfig
+    classes_: tuple[str, ...]
+    folds: tuple[int, ...]
+    models: tuple[torch.nn.Module, ...]
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+
+def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "cpu") -> FoldEnsemble:
+    """A run's finished fold models (CheckpointError names a file that is unusable)."""
+    from .store import Run
+
+    r = Run(run)
+    folds = tuple(r.folds_with_weights(which))
+    if not folds:
+        raise FileNotFoundError(f"{run}: no finished fold models ({which} weights) in this run")
+    loaded = [r.fold_model(f, which, device) for f in folds]
+    return FoldEnsemble(r.config, tuple(loaded[0].classes), folds, tuple(m.model for m in loaded))
+
+
+@torch.inference_mode()
+def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarray]:
+    """Probabilities for waveforms (N, samples) at the model rate: one (N, C) array per fold model
+    (keys 'fold2', ...) and their mean under 'ensemble'."""
+    device = next(ens.models[0].parameters()).device
+    x = model_input(ens.models[0], waves.to(device), ens.config.prep)  # (N, 1, 144000) for the report's models
+    out = {f"fold{f}": m(x).softmax(1).float().cpu().numpy() for f, m in zip(ens.folds, ens.models)}
+    out["ensemble"] = np.mean(list(out.values()), axis=0)
+    return out
+
+
+def stream_segments(pieces: Iterable[torch.Tensor], n: int, hop: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(start, clip of n samples) every `hop` samples of a signal that arrives in pieces.
+
+    A signal shorter than n gives one zero-padded clip; a tail of over a fifth of a clip past the last
+    full one gives one more, zero-padded. Holds at most about n samples plus one piece.
+    """
+    buf, buf_start, start, total = torch.empty(0), 0, 0, 0
+    for p in pieces:
+        buf, total = torch.cat([buf, p]), total + len(p)
+        while start + n <= total:
+            yield start, buf[start - buf_start: start - buf_start + n]
+            start += hop
+            if start > buf_start:
+                buf, buf_start = buf[start - buf_start:], start
+    if start == 0:
+        yield 0, fit_length(buf, n)
+    elif total - (start - hop + n) > n // 5:
+        yield start, fit_length(buf[start - buf_start:], n)
+
+
+def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop_seconds: float = 2.5,
+                   batch: int = 8) -> dict:
+    """Classify a recording given as decoded blocks (channels, samples) at rate `sr`, of any length.
+
+    Clips of the run's length (5 s) every `hop_seconds`, `batch` at a time: memory stays that of a few
+    clips. The whole-recording result is the mean over the clips ('per_model', 'ensemble'); with more
+    than one clip, 'over_time' holds each clip's start and ensemble probabilities.
+    """
+    prep = ens.config.prep
+    mono = (to_mono(b) for b in blocks)
+    pieces = resample_stream(mono, sr, prep.sample_rate)
+    counted = _counting(pieces)
+    starts: list[int] = []
+    probs: dict[str, list[np.ndarray]] = {}
+    pending: list[torch.Tensor] = []
+
+    def flush() -> None:
+        for k, v in predict_waves(ens, torch.stack(pending)).items():
+            probs.setdefault(k, []).append(v)
+        pending.clear()
+
+    for start, clip in stream_segments(counted, prep.num_samples, int(hop_seconds * prep.sample_rate)):
+        starts.append(start)
+        pending.append(clip)
+        if len(pending) == batch:
+            flush()
+    if pending:
+        flush()
+    per = {k: np.concatenate(v) for k, v in probs.items()}  # (S, C) each
+    result = {"classes": list(ens.classes_), "duration_s": counted.total / prep.sample_rate,
+              "per_model": {k: v.mean(0) for k, v in per.items() if k != "ensemble"},
+              "ensemble": per["ensemble"].mean(0)}
+    if len(starts) > 1:
+        result["over_time"] = {"start_s": (np.asarray(starts) / prep.sample_rate).tolist(),
+                               "ensemble": per["ensemble"]}
+    return result
+
+
+class _counting:
+    """Passes pieces through and counts their samples."""
+
+    def __init__(self, pieces: Iterable[torch.Tensor]) -> None:
+        self.pieces, self.total = pieces, 0
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        for p in self.pieces:
+            self.total += len(p)
+            yield p
+
+
+def predict_audio(ens: FoldEnsemble, data: np.ndarray, sr: int, hop_seconds: float = 2.5) -> dict:
+    """`predict_stream` of a recording already decoded to (channels, samples)."""
+    return predict_stream(ens, sr, [np.asarray(data)], hop_seconds)
+
+
+def predict_file(ens: FoldEnsemble, source: str | Path | bytes | BinaryIO, name: str | None = None,
+                 hop_seconds: float = 2.5) -> dict:
+    """Decode and classify a file (path, bytes or file object) block by block."""
+    sr, blocks = stream_audio(source, name=name)
+    return predict_stream(ens, sr, blocks, hop_seconds)
+
+
+def top_k(proba: np.ndarray, classes: list[str] | tuple[str, ...], k: int = 3) -> list[tuple[str, float]]:
+    order = np.argsort(proba)[::-1][:k]
+    return [(classes[i], float(proba[i])) for i in order]
