@@ -274,8 +274,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .download import ESC50_URL, download_esc50
+    from .download import download_esc50
 
-    path = download_esc50(args.dest, url=args.url or ESC50_URL)
+    path = download_esc50(args.dest, url=args.url, any_url=bool(args.url))  # --url: the CLI user's own choice
     print(f"ESC-50 is in {path}; use it with --data {path} (or set AUDIOCLF_DATA={path})")
     return 0
