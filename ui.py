@@ -12,6 +12,7 @@ import streamlit as st
 from audioclf import store
 from audioclf.config import PrepConfig
 from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
+from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 
 # The chosen dataset lives in plain session keys; the sidebar's widgets (keys with a "_input" suffix)
 # are refilled from them on every run and copy back on change, so the choice survives page switches
@@ -27,7 +28,8 @@ AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 def init_state() -> None:
     ss = st.session_state
     if DATA_KEY not in ss:
-        ss[DATA_KEY] = str(default_data_dir() or "")
+        default = default_data_dir()
+        ss[DATA_KEY] = str(default.resolve()) if default else ""
     ss.setdefault(SUBSET_KEY, "esc10")
 
 
@@ -52,7 +54,7 @@ def dataset_or_error() -> tuple[Dataset | None, str | None]:
     if not raw:
         return None, None
     try:
-        return load_dataset(str(Path(raw).expanduser().resolve()), st.session_state.get(SUBSET_KEY, "esc10")), None
+        return load_dataset(str(resolve_under_roots(raw)), st.session_state.get(SUBSET_KEY, "esc10")), None
     except DataError as e:
         return None, str(e)
     except OSError as e:
@@ -72,7 +74,7 @@ def require_dataset() -> Dataset:
         st.error(f"The dataset folder can't be used: {err}")
     else:
         st.info("No dataset is chosen yet. This page needs one.")
-    st.markdown("Enter a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
+    st.markdown("Choose a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
     st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
     st.stop()
 
@@ -94,11 +96,15 @@ def device() -> str:
 def sidebar() -> None:
     with st.sidebar:
         ss = st.session_state
+        choices = ["", *(str(p) for p in dataset_choices())]  # "": none
+        if ss[DATA_KEY] not in choices:
+            choices.insert(1, ss[DATA_KEY])  # chosen on Overview (deeper inside a root) or from $AUDIOCLF_DATA
         ss[f"{DATA_KEY}_input"] = ss[DATA_KEY]
-        st.text_input("Dataset folder", key=f"{DATA_KEY}_input", placeholder="e.g. data/esc50",
-                      on_change=_copy_back, args=(DATA_KEY,),
-                      help="An ESC-50 folder (audio/ and meta/esc50.csv) or your own folder with one "
-                           "sub-folder of audio files per class.")
+        st.selectbox("Dataset folder", choices, key=f"{DATA_KEY}_input", on_change=_copy_back, args=(DATA_KEY,),
+                     format_func=lambda p: p or "(none)",
+                     help="The ESC-50 folders (audio/ and meta/esc50.csv) and folders with one sub-folder of audio "
+                          "files per class found in the server's data folders: "
+                          + ", ".join(f"`{r}`" for r in data_roots()))
         if is_esc50_layout(ss[DATA_KEY]):
             ss[f"{SUBSET_KEY}_input"] = ss[SUBSET_KEY]
             st.radio("Subset", ["esc10", "esc50"], key=f"{SUBSET_KEY}_input", horizontal=True,

@@ -251,3 +251,47 @@ def test_real_esc10_and_esc50_pass_the_checks(esc10_dir):
     if (esc50 / "meta" / "esc50.csv").is_file():
         ds = open_dataset(esc50, "esc50")
         assert len(ds) == 2000 and len(ds.classes) == 50 and ds.warnings == ()
+
+
+# --- data roots: the only folders the app may open (issue 10, item 3) ------------------------------
+
+def test_data_roots_default_and_setting(tmp_path, monkeypatch):
+    from audioclf.roots import data_roots
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIOCLF_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+    assert data_roots() == (tmp_path / "data",)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(tmp_path / "x" / "esc50"))
+    assert data_roots() == (tmp_path / "data", tmp_path / "x" / "esc50")
+    monkeypatch.setenv("AUDIOCLF_DATA_ROOTS", os.pathsep.join(["a", "", str(tmp_path / "b"), "a"]))
+    assert data_roots() == (tmp_path / "a", tmp_path / "b")
+
+
+def test_paths_outside_the_roots_are_refused(tmp_path):
+    from audioclf.roots import resolve_under_roots
+
+    roots = (tmp_path / "data", tmp_path / "more")
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "data" / "escape").symlink_to(tmp_path / "secret")
+    assert resolve_under_roots("mine", roots) == tmp_path / "data" / "mine"  # relative: inside the first root
+    assert resolve_under_roots(tmp_path / "more" / "x" / ".." / "y", roots) == tmp_path / "more" / "y"
+    assert resolve_under_roots(tmp_path / "data", roots) == tmp_path / "data"
+    for bad in ("../secret", "mine/../../secret", str(tmp_path / "secret"), "escape", "escape/sub", "/",
+                str(tmp_path / "data-other")):
+        with pytest.raises(DataError, match=r"not inside the allowed data folders .*AUDIOCLF_DATA_ROOTS"):
+            resolve_under_roots(bad, roots)
+
+
+def test_dataset_choices_lists_datasets_under_the_roots_only(tmp_path):
+    from audioclf.roots import dataset_choices
+
+    data, own = tmp_path / "data", tmp_path / "own"
+    make_esc_layout(data / "esc50")
+    make_class_folders(data / "mine", per_class=1)
+    write_clip(data / "not-a-dataset" / "x.wav", 300)
+    make_class_folders(own, per_class=1)  # a root that is itself a dataset
+    make_class_folders(tmp_path / "outside", per_class=1)
+    (data / "link").symlink_to(tmp_path / "outside")
+    assert dataset_choices((data, own, tmp_path / "missing")) == [data / "esc50", data / "mine", own]
