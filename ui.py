@@ -208,19 +208,37 @@ def clip_view(path: str, mtime: int, prep: PrepConfig = PrepConfig()) -> dict:
             "seconds": data.shape[1] / sr, "mel": log_mel(wave, prep.sample_rate)}
 
 
+def plain(text: str) -> str:
+    """`text` (e.g. an uploaded file's name) as a Markdown code span, so none of it renders: no link,
+    image, emphasis, emoji or LaTeX. Backticks and control characters become harmless stand-ins."""
+    text = "".join(" " if ord(ch) < 32 or ch == "\x7f" else ch for ch in str(text)).replace("`", "'")
+    return f"`{text}`"
+
+
+def size_text(n_bytes: int, limit_mb: int = UPLOAD_LIMIT_MB) -> str:
+    """A file size in MB (2**20 bytes) that never reads as equal to a limit it is over."""
+    text = f"{n_bytes / 2**20:.1f} MB"
+    if n_bytes > limit_mb * 2**20 and float(text.split()[0]) <= limit_mb:
+        text = f"{n_bytes:,} bytes ({limit_mb} MB is {limit_mb * 2**20:,} bytes)"
+    return text
+
+
 def read_upload(uploaded) -> tuple[bytes, str] | None:
-    """The bytes and name of an uploaded or recorded clip, or None (with a message) if it is unusable."""
+    """The bytes and name of an uploaded or recorded clip, or None (with a message) if it is unusable.
+
+    The name is the browser's: show it with `plain(name)`."""
     if uploaded is None:
         return None
+    name = getattr(uploaded, "name", "") or "recording.wav"
     size = getattr(uploaded, "size", None)
-    if size is not None and size > UPLOAD_LIMIT_MB * 1024 * 1024:
-        st.error(f"{uploaded.name}: the file is {size / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT_MB} MB.")
+    if size is not None and size > UPLOAD_LIMIT_MB * 2**20:
+        st.error(f"{plain(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
         return None
     data = uploaded.getvalue()
     if not data:
-        st.error(f"{uploaded.name}: the file is empty (0 bytes).")
+        st.error(f"{plain(name)}: the file is empty (0 bytes).")
         return None
-    return data, getattr(uploaded, "name", "") or "recording.wav"
+    return data, name
 
 
 def audio_mime(name: str) -> str:

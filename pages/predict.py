@@ -40,7 +40,7 @@ if got is None:
     st.stop()
 data, name = got
 try:
-    result = classify(str(run), ui.weights_stamp(run), data, name)
+    result = classify(str(run), ui.weights_stamp(run), data, ui.plain(name))  # the name labels messages
 except AudioError as e:
     st.error(f"This file can't be classified: {e}")
     st.stop()
@@ -50,7 +50,7 @@ ens = np.asarray(result["ensemble"])
 best = int(ens.argmax())
 st.audio(data, format=ui.audio_mime(name))
 st.success(f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})", icon=":material/hearing:")
-st.caption(f"`{name}` · {result['duration_s']:.2f} s · run `{run.name}`")
+st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}`")
 
 left, right = st.columns([3, 2])
 with left:

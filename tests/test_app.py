@@ -209,8 +209,34 @@ def test_predict_a_bad_upload_says_what_is_wrong(use, name, data, message):
 def test_predict_refuses_a_file_over_the_limit(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", "huge.wav", bytes(51 * 2**20))
-    assert "huge.wav: the file is 51 MB; the limit is 50 MB" in texts(at, "error")
+    assert "`huge.wav`: the file is 51.0 MB; the limit is 50 MB" in texts(at, "error")
     assert not at.success
+    at = upload(at, "predict_upload", "edge.wav", bytes(50 * 2**20 + 1))  # just over: never "50 MB; ... 50 MB"
+    assert ("`edge.wav`: the file is 52,428,801 bytes (50 MB is 52,428,800 bytes); the limit is 50 MB"
+            in texts(at, "error"))
+
+
+EVIL = "**bold** [link](http://evil.example/) ![img](http://evil.example/i.png) `tick` $x$.wav"
+
+
+def rendered(text: str) -> str:
+    """What Markdown would render of `text`: everything outside code spans."""
+    return re.sub(r"`[^`]*`", "", text)
+
+
+def test_markdown_in_an_uploaded_name_does_not_render(use):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", EVIL, appdata.wav_bytes(880.0, 1.0, 22050))
+    shown = texts(at, "caption")
+    assert "[link](http://evil.example/)" in shown and "Predicted: **" in texts(at, "success")
+    at = upload(at, "predict_upload", EVIL, b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    assert "cannot decode" in texts(at, "error")
+    shown += texts(at, "error")
+    at = upload(open_page("attention"), "att_upload", EVIL, b"OggS not audio at all")
+    assert "cannot decode" in texts(at, "error")
+    shown += texts(at, "error")
+    for bit in ("](http", "**bold**", "$x$", "tick"):
+        assert bit not in rendered(shown)
 
 
 def test_attention_on_an_uploaded_clip(use):
