@@ -1,6 +1,8 @@
 """From a decoded clip to the model input: mono, resample, crop or pad, frame into windows."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torchaudio.functional as AF
@@ -21,11 +23,24 @@ def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
 
 
+# torchaudio's kernel has orig_sr / gcd(orig_sr, new_sr) phases: 441 for 44.1 kHz to 16 kHz, but 44101 for
+# 44101 Hz, which takes ~40 s and gigabytes for 5 s of audio. Past this many, soxr resamples instead.
+MAX_PHASES = 1000
+
+
 def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Band-limited resampling along the last axis (torchaudio's sinc interpolation)."""
+    """Band-limited resampling along the last axis (torchaudio's sinc interpolation; soxr's for an odd rate
+    such as 44101 Hz). The output has ceil(n * new_sr / orig_sr) samples either way."""
     if orig_sr == new_sr:
         return wave
-    return AF.resample(wave, orig_sr, new_sr)
+    if orig_sr // math.gcd(orig_sr, new_sr) <= MAX_PHASES:
+        return AF.resample(wave, orig_sr, new_sr)
+    import soxr  # librosa's dependency; only odd rates need it
+
+    n_out = math.ceil(wave.shape[-1] * new_sr / orig_sr)
+    flat = wave.reshape(-1, wave.shape[-1]).T.numpy(force=True).astype(np.float32)  # (samples, signals)
+    out = torch.from_numpy(np.ascontiguousarray(soxr.resample(flat, orig_sr, new_sr, quality="VHQ").T))
+    return fit_length(out.reshape(*wave.shape[:-1], -1), n_out).to(wave.dtype)
 
 
 def waveform(wave: np.ndarray | torch.Tensor, sr: int, prep: PrepConfig, crop: bool = True) -> torch.Tensor:
