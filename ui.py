@@ -14,6 +14,7 @@ from audioclf.errors import UserError
 from audioclf.store import Run
 from audioclf.config import PrepConfig
 from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
+from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 
 # The chosen dataset lives in plain session keys; the sidebar's widgets (keys with a "_input" suffix)
 # are refilled from them on every run and copy back on change, so the choice survives page switches
@@ -29,7 +30,8 @@ AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 def init_state() -> None:
     ss = st.session_state
     if DATA_KEY not in ss:
-        ss[DATA_KEY] = str(default_data_dir() or "")
+        default = default_data_dir()
+        ss[DATA_KEY] = str(default.resolve()) if default else ""
     ss.setdefault(SUBSET_KEY, "esc10")
 
 
@@ -54,7 +56,7 @@ def dataset_or_error() -> tuple[Dataset | None, str | None]:
     if not raw:
         return None, None
     try:
-        return load_dataset(str(Path(raw).expanduser().resolve()), st.session_state.get(SUBSET_KEY, "esc10")), None
+        return load_dataset(str(resolve_under_roots(raw)), st.session_state.get(SUBSET_KEY, "esc10")), None
     except DataError as e:
         return None, str(e)
     except OSError as e:
@@ -74,7 +76,7 @@ def require_dataset() -> Dataset:
         st.error(f"The dataset folder can't be used: {err}")
     else:
         st.info("No dataset is chosen yet. This page needs one.")
-    st.markdown("Enter a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
+    st.markdown("Choose a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
     st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
     st.stop()
 
@@ -96,11 +98,15 @@ def device() -> str:
 def sidebar() -> None:
     with st.sidebar:
         ss = st.session_state
+        choices = ["", *(str(p) for p in dataset_choices())]  # "": none
+        if ss[DATA_KEY] not in choices:
+            choices.insert(1, ss[DATA_KEY])  # chosen on Overview (deeper inside a root) or from $AUDIOCLF_DATA
         ss[f"{DATA_KEY}_input"] = ss[DATA_KEY]
-        st.text_input("Dataset folder", key=f"{DATA_KEY}_input", placeholder="e.g. data/esc50",
-                      on_change=_copy_back, args=(DATA_KEY,),
-                      help="An ESC-50 folder (audio/ and meta/esc50.csv) or your own folder with one "
-                           "sub-folder of audio files per class.")
+        st.selectbox("Dataset folder", choices, key=f"{DATA_KEY}_input", on_change=_copy_back, args=(DATA_KEY,),
+                     format_func=lambda p: p or "(none)",
+                     help="The ESC-50 folders (audio/ and meta/esc50.csv) and folders with one sub-folder of audio "
+                          "files per class found in the server's data folders: "
+                          + ", ".join(f"`{r}`" for r in data_roots()))
         if is_esc50_layout(ss[DATA_KEY]):
             ss[f"{SUBSET_KEY}_input"] = ss[SUBSET_KEY]
             st.radio("Subset", ["esc10", "esc50"], key=f"{SUBSET_KEY}_input", horizontal=True,
@@ -205,19 +211,37 @@ def clip_view(path: str, mtime: int, prep: PrepConfig = PrepConfig()) -> dict:
             "seconds": data.shape[1] / sr, "mel": log_mel(wave, prep.sample_rate)}
 
 
+def plain(text: str) -> str:
+    """`text` (e.g. an uploaded file's name) as a Markdown code span, so none of it renders: no link,
+    image, emphasis, emoji or LaTeX. Backticks and control characters become harmless stand-ins."""
+    text = "".join(" " if ord(ch) < 32 or ch == "\x7f" else ch for ch in str(text)).replace("`", "'")
+    return f"`{text}`"
+
+
+def size_text(n_bytes: int, limit_mb: int = UPLOAD_LIMIT_MB) -> str:
+    """A file size in MB (2**20 bytes) that never reads as equal to a limit it is over."""
+    text = f"{n_bytes / 2**20:.1f} MB"
+    if n_bytes > limit_mb * 2**20 and float(text.split()[0]) <= limit_mb:
+        text = f"{n_bytes:,} bytes ({limit_mb} MB is {limit_mb * 2**20:,} bytes)"
+    return text
+
+
 def read_upload(uploaded) -> tuple[bytes, str] | None:
-    """The bytes and name of an uploaded or recorded clip, or None (with a message) if it is unusable."""
+    """The bytes and name of an uploaded or recorded clip, or None (with a message) if it is unusable.
+
+    The name is the browser's: show it with `plain(name)`."""
     if uploaded is None:
         return None
+    name = getattr(uploaded, "name", "") or "recording.wav"
     size = getattr(uploaded, "size", None)
-    if size is not None and size > UPLOAD_LIMIT_MB * 1024 * 1024:
-        st.error(f"{uploaded.name}: the file is {size / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT_MB} MB.")
+    if size is not None and size > UPLOAD_LIMIT_MB * 2**20:
+        st.error(f"{plain(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
         return None
     data = uploaded.getvalue()
     if not data:
-        st.error(f"{uploaded.name}: the file is empty (0 bytes).")
+        st.error(f"{plain(name)}: the file is empty (0 bytes).")
         return None
-    return data, getattr(uploaded, "name", "") or "recording.wav"
+    return data, name
 
 
 def audio_mime(name: str) -> str:

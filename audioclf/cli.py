@@ -104,7 +104,10 @@ def _dataset(args):
     if root is None:
         raise DataError("no dataset: pass --data DIR, set AUDIOCLF_DATA, or run "
                         "`python -m audioclf download esc50 --dest data`")
-    return open_dataset(root, args.subset)
+    dataset = open_dataset(root, args.subset)
+    for warning in dataset.warnings:
+        print(f"audioclf: warning: {warning}", file=sys.stderr)
+    return dataset
 
 
 def config_from_args(args, dataset=None):
@@ -270,8 +273,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from .download import ESC50_URL, download_esc50
+    from .download import download_esc50
 
-    path = download_esc50(args.dest, url=args.url or ESC50_URL)
+    path = download_esc50(args.dest, url=args.url, any_url=bool(args.url))  # --url: the CLI user's own choice
     print(f"ESC-50 is in {path}; use it with --data {path} (or set AUDIOCLF_DATA={path})")
     return 0

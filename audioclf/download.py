@@ -9,10 +9,12 @@ named ``esc50`` therefore only ever appears once it is complete.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import os
 import shutil
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -22,9 +24,11 @@ from tqdm import tqdm
 
 from .errors import UserError
 
-__all__ = ["ESC50_URL", "DATASET_DIRNAME", "DownloadError", "download_esc50"]
+__all__ = ["ESC50_URL", "MIRROR_ENV", "DATASET_DIRNAME", "DownloadError", "check_url", "download_esc50",
+           "esc50_url"]
 
 ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
+MIRROR_ENV = "AUDIOCLF_ESC50_MIRROR"  # the archive address the server's owner allows besides ESC50_URL
 DATASET_DIRNAME = "esc50"
 CHUNK_SIZE = 1 << 20  # 1 MiB
 
@@ -36,6 +40,46 @@ ProgressCallback = Callable[[int, int | None], None]
 
 class DownloadError(UserError):
     """Raised when the dataset cannot be downloaded, verified or unpacked."""
+
+
+def esc50_url() -> str:
+    """The address to download from: the owner's mirror ($AUDIOCLF_ESC50_MIRROR) or the official one."""
+    return os.environ.get(MIRROR_ENV, "").strip() or ESC50_URL
+
+
+def check_url(url: str, any_url: bool = False) -> str:
+    """`url` if it may be fetched: http(s) only, and (unless `any_url`, for the CLI whose user owns
+    the machine) only the official address or the configured mirror; else DownloadError."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"Refused to download {url!r}: only http and https addresses are fetched")
+    allowed = {ESC50_URL, os.environ.get(MIRROR_ENV, "").strip()} - {""}
+    if not any_url and url not in allowed:
+        raise DownloadError(f"Refused to download {url!r}: the allowed addresses are {', '.join(sorted(allowed))} "
+                            f"(the server's owner can set a mirror with ${MIRROR_ENV})")
+    return url
+
+
+def _on_this_network(host: str | None) -> bool:
+    """True for a missing host, localhost, or a loopback, private, link-local or unspecified IP."""
+    if not host or host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
+
+
+class _SafeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to http(s), and onto this machine or its network only from there."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        new = urllib.parse.urlsplit(newurl)
+        if new.scheme.lower() not in ("http", "https") or (
+                _on_this_network(new.hostname) and not _on_this_network(urllib.parse.urlsplit(req.full_url).hostname)):
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl!r} refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _is_complete(folder: Path) -> bool:
@@ -75,7 +119,7 @@ def _fetch(
     timeout: float,
 ) -> int:
     """Stream ``url`` into ``target``; return the number of bytes written."""
-    opener = urllib.request.build_opener()  # honours *_proxy env vars at call time
+    opener = urllib.request.build_opener(_SafeRedirect)  # honours *_proxy env vars at call time
     request = urllib.request.Request(url, headers={"User-Agent": "audioclf-downloader"})
     try:
         response = opener.open(request, timeout=timeout)
@@ -163,14 +207,17 @@ def _check_archive(zf: zipfile.ZipFile, source: str) -> str:
 
 def download_esc50(
     dest: str | Path,
-    url: str = ESC50_URL,
+    url: str | None = None,
     progress: ProgressCallback | None = None,
     show_bar: bool = True,
     timeout: float = 60,
+    any_url: bool = False,
 ) -> Path:
     """Download ESC-50 into ``dest/esc50`` and return that folder.
 
     If ``dest/esc50/meta/esc50.csv`` already exists nothing is downloaded.
+    ``url`` defaults to :func:`esc50_url`; any other address is refused (see :func:`check_url`)
+    unless ``any_url``, which only the command line passes (for ``--url``).
     ``progress(bytes_done, total_or_None)`` is called after every chunk.
     On any failure all temporary files are removed and :class:`DownloadError`
     is raised; ``KeyboardInterrupt`` (and other non-``Exception`` signals) are
@@ -185,6 +232,7 @@ def download_esc50(
             f"{final} exists but is not a complete ESC-50 dataset "
             f"(no {'/'.join(_META_CSV)}); remove it and retry"
         )
+    url = check_url(url or esc50_url(), any_url=any_url)
 
     try:
         dest.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,24 @@ def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
 
 
+# torchaudio's kernel has orig_sr / gcd(orig_sr, new_sr) phases: 441 for 44.1 kHz to 16 kHz, but 44101 for
+# 44101 Hz, which takes ~40 s and gigabytes for 5 s of audio. Past this many, soxr resamples instead.
+MAX_PHASES = 1000
+
+
 def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    """Band-limited resampling along the last axis (torchaudio's sinc interpolation)."""
+    """Band-limited resampling along the last axis (torchaudio's sinc interpolation; soxr's for an odd rate
+    such as 44101 Hz). The output has ceil(n * new_sr / orig_sr) samples either way."""
     if orig_sr == new_sr:
         return wave
-    return AF.resample(wave, orig_sr, new_sr)
+    if orig_sr // math.gcd(orig_sr, new_sr) <= MAX_PHASES:
+        return AF.resample(wave, orig_sr, new_sr)
+    import soxr  # librosa's dependency; only odd rates need it
+
+    n_out = math.ceil(wave.shape[-1] * new_sr / orig_sr)
+    flat = wave.reshape(-1, wave.shape[-1]).T.numpy(force=True).astype(np.float32)  # (samples, signals)
+    out = torch.from_numpy(np.ascontiguousarray(soxr.resample(flat, orig_sr, new_sr, quality="VHQ").T))
+    return fit_length(out.reshape(*wave.shape[:-1], -1), n_out).to(wave.dtype)
 
 
 def resample_stream(blocks: Iterable[torch.Tensor], orig_sr: int, new_sr: int,
@@ -45,6 +58,14 @@ def resample_stream(blocks: Iterable[torch.Tensor], orig_sr: int, new_sr: int,
         return
     g = math.gcd(orig_sr, new_sr)
     o, n = orig_sr // g, new_sr // g
+    if o > MAX_PHASES:  # an odd rate: soxr, as `resample` does, which streams by itself
+        import soxr
+
+        stream = soxr.ResampleStream(orig_sr, new_sr, 1, dtype="float32", quality="VHQ")
+        for block in blocks:
+            yield torch.from_numpy(stream.resample_chunk(block.reshape(-1).float().numpy()))
+        yield torch.from_numpy(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return
     width = math.ceil(6 * o / (min(o, n) * 0.99))  # torchaudio's kernel reach (lowpass_filter_width=6, rolloff)
     ctx = o * (width // o + 2)  # >= width + o, a whole number of periods
     step = o * max(1, step // o)

@@ -68,7 +68,7 @@ else:
         st.stop()
     data, name = got
     try:
-        arr, sr = load_audio(data, name=name)
+        arr, sr = load_audio(data, name=ui.plain(name))  # the name labels messages
     except AudioError as e:
         st.error(str(e))
         st.stop()

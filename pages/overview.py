@@ -1,12 +1,11 @@
 """Overview: the dataset, the models, the trained runs; getting a dataset when there is none."""
-from pathlib import Path
-
 import streamlit as st
 
 import ui
 from audioclf import jobs, plots, runs, store
 from audioclf.config import TrainConfig
 from audioclf.data import DataError, open_dataset
+from audioclf.roots import ROOTS_ENV, data_roots, resolve_under_roots
 
 TEST_FOLD = TrainConfig().test_fold  # the default config's; each run records its own
 
@@ -34,14 +33,14 @@ def model_rows(n_classes: int) -> list[dict]:
 
 
 def download_form() -> None:
-    st.markdown("**Download ESC-50** (2,000 five-second clips, 50 classes, about 600 MB; ESC-10 is a 400-clip "
-                "subset of it). The archive comes from the dataset's GitHub page and is unpacked into the folder "
-                "below; nothing appears there until the download is complete.")
-    from audioclf.download import ESC50_URL, DownloadError, download_esc50
+    from audioclf.download import MIRROR_ENV, DownloadError, download_esc50, esc50_url
 
-    dest = st.text_input("Download into", value="data", key="download_dest")
-    with st.expander("Download from another address (a mirror)"):
-        url = st.text_input("Archive address", value=ESC50_URL, key="download_url")
+    dest, url = data_roots()[0], esc50_url()
+    st.markdown("**Download ESC-50** (2,000 five-second clips, 50 classes, about 600 MB; ESC-10 is a 400-clip "
+                f"subset of it) from `{url}` into `{dest / 'esc50'}`; nothing appears there until the download "
+                "is complete.")
+    st.caption(f"The address and the folder are the server's settings (${MIRROR_ENV} names a mirror, "
+               f"${ROOTS_ENV} the data folders).")
     if st.button("Download ESC-50", icon=":material/download:", key="download"):
         bar = st.progress(0.0, text="Connecting…")
 
@@ -52,8 +51,7 @@ def download_form() -> None:
                 bar.progress(0.0, text=f"{done / 2**20:.0f} MB downloaded")
 
         try:
-            path = download_esc50(Path(dest).expanduser(), url=url.strip() or ESC50_URL, progress=progress,
-                                  show_bar=False)
+            path = download_esc50(dest, url=url, progress=progress, show_bar=False)
         except (DownloadError, OSError) as e:
             bar.empty()
             st.error(f"The download failed: {e}")
@@ -66,14 +64,19 @@ def folder_form() -> None:
     st.markdown("**Or use a folder you already have**: an ESC-50 folder (with `audio/` and `meta/esc50.csv`), "
                 "or your own sounds with one sub-folder per class (`dogs/*.wav`, `rain/*.wav`, ...); folds are "
                 "then assigned once and recorded in the folder.")
-    path = st.text_input("Dataset folder", key="overview_folder", placeholder="/path/to/ESC-50")
+    roots = data_roots()
+    path = st.text_input("Dataset folder", key="overview_folder", placeholder=str(roots[0] / "mydata"),
+                         help=f"A folder inside {', '.join(str(r) for r in roots)}; a relative name is taken "
+                              f"inside {roots[0]}.")
+    st.caption("Allowed data folders on the server: " + ", ".join(f"`{r}`" for r in roots))
     if st.button("Use this folder", key="use_folder") and path.strip():
         try:
-            open_dataset(path.strip())
+            folder = resolve_under_roots(path.strip(), roots)
+            open_dataset(folder)
         except (DataError, OSError) as e:
             st.error(f"That folder can't be used: {e}")
         else:
-            ui.use_dataset(path.strip())
+            ui.use_dataset(folder)
 
 
 st.header("Dataset")
@@ -95,6 +98,8 @@ else:
     c[2].metric("folds", len(ds.folds))
     c[3].metric("test fold", TEST_FOLD)
     st.caption(f"`{ds.root}` · data fingerprint `{ds.fingerprint()}`")
+    for warning in ds.warnings:
+        st.warning(warning, icon=":material/warning:")
     counts = runs.class_fold_counts(ds)
     left, right = st.columns([3, 2])
     with left:

@@ -45,7 +45,7 @@ if got is None:
     st.stop()
 data, name = got
 try:
-    result = classify(str(run.path), run.weights_stamp(), data, name)
+    result = classify(str(run.path), run.weights_stamp(), data, ui.plain(name))  # the name labels messages
 except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
     st.error(f"This file can't be classified: {e}")
     st.stop()
@@ -55,7 +55,7 @@ ens = np.asarray(result["ensemble"])
 best = int(ens.argmax())
 st.audio(data, format=ui.audio_mime(name))
 st.success(f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})", icon=":material/hearing:")
-st.caption(f"`{name}` · {result['duration_s']:.2f} s · run `{run.name}`")
+st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}`")
 
 left, right = st.columns([3, 2])
 with left:

@@ -3,6 +3,7 @@ without trained runs, Predict on uploaded clips (good, long, corrupt, empty), At
 dataset choice, and a training job launched from the Train page, followed, cancelled, resumed and done."""
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import appdata
 from audioclf import store
+from conftest import make_class_folders, write_clip
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGES = ("overview", "clips", "train", "compare", "attention", "predict")
@@ -35,7 +37,8 @@ def use(app_data, monkeypatch, tmp_path):
     """use(data=..., runs=...): point the app at the synthetic dataset or none, the trained store or an empty one."""
     def configure(data: bool = True, runs: bool = True) -> Path:
         monkeypatch.chdir(tmp_path)  # no ./data/esc50 here
-        monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+        for key in ("AUDIOCLF_DATA", "AUDIOCLF_DATA_ROOTS", "AUDIOCLF_ESC50_MIRROR"):
+            monkeypatch.delenv(key, raising=False)
         empty = tmp_path / "empty-store"
         for key, value in app_data.env(data, runs, empty).items():
             monkeypatch.setenv(key, value)
@@ -206,8 +209,34 @@ def test_predict_a_bad_upload_says_what_is_wrong(use, name, data, message):
 def test_predict_refuses_a_file_over_the_limit(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", "huge.wav", bytes(51 * 2**20))
-    assert "huge.wav: the file is 51 MB; the limit is 50 MB" in texts(at, "error")
+    assert "`huge.wav`: the file is 51.0 MB; the limit is 50 MB" in texts(at, "error")
     assert not at.success
+    at = upload(at, "predict_upload", "edge.wav", bytes(50 * 2**20 + 1))  # just over: never "50 MB; ... 50 MB"
+    assert ("`edge.wav`: the file is 52,428,801 bytes (50 MB is 52,428,800 bytes); the limit is 50 MB"
+            in texts(at, "error"))
+
+
+EVIL = "**bold** [link](http://evil.example/) ![img](http://evil.example/i.png) `tick` $x$.wav"
+
+
+def rendered(text: str) -> str:
+    """What Markdown would render of `text`: everything outside code spans."""
+    return re.sub(r"`[^`]*`", "", text)
+
+
+def test_markdown_in_an_uploaded_name_does_not_render(use):
+    use(data=False, runs=True)
+    at = upload(open_page("predict"), "predict_upload", EVIL, appdata.wav_bytes(880.0, 1.0, 22050))
+    shown = texts(at, "caption")
+    assert "[link](http://evil.example/)" in shown and "Predicted: **" in texts(at, "success")
+    at = upload(at, "predict_upload", EVIL, b"RIFF\x00\x00\x00\x00WAVEnot really audio")
+    assert "cannot decode" in texts(at, "error")
+    shown += texts(at, "error")
+    at = upload(open_page("attention"), "att_upload", EVIL, b"OggS not audio at all")
+    assert "cannot decode" in texts(at, "error")
+    shown += texts(at, "error")
+    for bit in ("](http", "**bold**", "$x$", "tick"):
+        assert bit not in rendered(shown)
 
 
 def test_attention_on_an_uploaded_clip(use):
@@ -219,12 +248,30 @@ def test_attention_on_an_uploaded_clip(use):
     assert "junk.ogg" in texts(at, "error") and charts(at) == 0
 
 
-def test_choosing_a_dataset(use, app_data):
+def test_choosing_a_dataset(use, app_data, monkeypatch, tmp_path):
     use(data=False, runs=False)
+    first = tmp_path / "data"
+    monkeypatch.setenv("AUDIOCLF_DATA_ROOTS", os.pathsep.join([str(first), str(app_data.data.parent)]))
+    mine = make_class_folders(first / "mine", classes=("low", "mid"), per_class=5)
+    write_clip(mine / "rare" / "one.wav", 300)  # a class too small for 5 folds
+    outside = make_class_folders(tmp_path / "outside", classes=("low", "mid"), per_class=5)
+    (first / "link").symlink_to(outside)
     at = open_page("overview")
-    at.text_input(key="overview_folder").set_value("/no/such/folder")
+    assert at.sidebar.selectbox(key="data_dir_input").options == ["(none)", str(mine), str(app_data.data)]
+    assert f"`{app_data.data.parent}`" in texts(at, "caption")  # the form names the allowed folders
+    for typed in ("/no/such/folder", str(outside), "../outside", "link", "mine/../../outside"):
+        at.text_input(key="overview_folder").set_value(typed)
+        at.button(key="use_folder").click().run()
+        assert "That folder can't be used" in texts(at, "error") and "not inside the allowed data folders" in texts(
+            at, "error"), typed
+        assert at.session_state["data_dir"] == ""
+    at.text_input(key="overview_folder").set_value("mine")  # relative: inside the first root
     at.button(key="use_folder").click().run()
-    assert "That folder can't be used" in texts(at, "error")
+    assert not at.exception and at.session_state["data_dir"] == str(mine)
+    assert "rare: 1 clip(s), fewer than the 5 folds; put in fold(s) 2" in texts(at, "warning")
+    at.session_state["data_dir"] = ""  # back to none, as the sidebar's "(none)" does (checked below)
+    at.run()
+    assert at.session_state["data_dir"] == "" and "No dataset yet" in texts(at, "warning")
     at.text_input(key="overview_folder").set_value(str(app_data.data))
     at.button(key="use_folder").click().run()
     assert not at.exception
@@ -233,11 +280,20 @@ def test_choosing_a_dataset(use, app_data):
     at.switch_page("pages/clips.py").run()  # the choice holds on the other pages
     assert not at.exception and len(at.get("audio")) == 9
 
-    # A bad folder typed into the sidebar: the sidebar and every page say what is wrong.
+    # The sidebar offers only the datasets found under the roots, and none.
     at = open_page("overview")
-    at.sidebar.text_input(key="data_dir_input").set_value("/no/such/folder").run()
-    assert not at.exception and at.session_state["data_dir"] == "/no/such/folder"
-    assert "dataset folder not found" in texts(at, "error")
+    at.sidebar.selectbox(key="data_dir_input").set_value(str(mine)).run()
+    assert not at.exception and [m.value for m in at.metric[:1]] == ["11"]  # (AppTest drops the sidebar on reruns)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(mine))
+    at = open_page("overview")
+    assert at.sidebar.selectbox(key="data_dir_input").value == str(mine)
+    at.sidebar.selectbox(key="data_dir_input").set_value("").run()
+    assert at.session_state["data_dir"] == "" and "No dataset yet" in texts(at, "warning")
+
+    # A folder outside the roots that reaches the session anyway is refused on every page.
+    at.session_state["data_dir"] = str(outside)
+    at.run()
+    assert not at.exception and "not inside the allowed data folders" in texts(at, "error")
     at.switch_page("pages/clips.py").run()
     assert not at.exception and "can't be used" in texts(at, "error")
 
@@ -340,15 +396,21 @@ def esc50_server(tmp_path, monkeypatch):
     httpd.server_close()
 
 
-def test_download_esc50_from_the_overview(use, esc50_server, tmp_path):
+def test_download_esc50_from_the_overview(use, esc50_server, tmp_path, monkeypatch):
+    from audioclf.download import ESC50_URL
+
     use(data=False, runs=False)
-    at = open_page("overview")
-    at.text_input(key="download_dest").set_value(str(tmp_path / "dl"))
-    at.text_input(key="download_url").set_value(f"{esc50_server}/missing.zip")
+    at = open_page("overview")  # no mirror: the official address, into the first data root (./data)
+    assert f"`{ESC50_URL}` into `{tmp_path / 'data' / 'esc50'}`" in texts(at, "markdown")
+    assert not [w for w in at.text_input if w.key in ("download_url", "download_dest")]  # nothing to type
+    monkeypatch.setenv("AUDIOCLF_DATA_ROOTS", str(tmp_path / "dl"))
+    monkeypatch.setenv("AUDIOCLF_ESC50_MIRROR", f"{esc50_server}/missing.zip")  # the owner's settings
     at.button(key="download").click().run()
     assert "The download failed" in texts(at, "error") and not (tmp_path / "dl" / "esc50").exists()
 
-    at.text_input(key="download_url").set_value(f"{esc50_server}/esc50.zip")
+    monkeypatch.setenv("AUDIOCLF_ESC50_MIRROR", f"{esc50_server}/esc50.zip")
+    at.run()
+    assert f"`{esc50_server}/esc50.zip` into `{tmp_path / 'dl' / 'esc50'}`" in texts(at, "markdown")
     at.button(key="download").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["data_dir"] == str(tmp_path / "dl" / "esc50")
@@ -362,5 +424,6 @@ def test_streamlit_config():
 
     config = tomllib.loads((APP.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["headless"] is True and config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["address"] == "localhost"  # exposed only on purpose (README: Exposing the app)
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] == ui.UPLOAD_LIMIT_MB == 50

@@ -109,3 +109,189 @@ def test_prepared_waves_are_resampled_mono_at_the_target_rate(tmp_path):
     assert p.waves.shape == (2, 8000)
     assert p.waves[0, 4100:].abs().max() < 1e-6  # 0.5 s clip zero-padded to 1 s
     assert p.waves[1].abs().max() > 0.3
+
+
+# --- dataset checks (issue 10, item 7): the file, the row and the problem --------------------------
+
+def write_meta(root: Path, rows: list[list[str]], header=HEADER[:5]) -> Path:
+    """meta/esc50.csv with rows as given (strings, unchecked) and a clip for each plain file name."""
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    with (root / "meta" / "esc50.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    for row in rows:
+        if row[0] and "/" not in row[0] and "\\" not in row[0]:
+            write_clip(root / "audio" / row[0], 440)
+    return root
+
+
+GOOD = [["a.wav", "1", "0", "dog", "True"], ["b.wav", "2", "41", "chainsaw", "True"]]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["c.wav", "abc", "0", "dog", "True"], r"esc50\.csv row 4: fold 'abc' is not a whole number"),
+    (["c.wav", "2.5", "0", "dog", "True"], r"row 4: fold '2\.5' is not a whole number"),
+    (["c.wav", "0", "0", "dog", "True"], r"row 4: fold '0' must be 1 or more"),
+    (["c.wav", "", "0", "dog", "True"], r"row 4: no value in column 'fold'"),
+    (["c.wav", "1", "dog", "dog", "True"], r"row 4: target 'dog' is not a whole number"),
+    (["c.wav", "1", "-3", "dog", "True"], r"row 4: target '-3' must be 0 or more"),
+    (["c.wav", "1", "0", "", "True"], r"row 4: no value in column 'category'"),
+    (["c.wav", "1", "0", "dog", "yes"], r"row 4: esc10 'yes' is neither True nor False"),
+    (["c.wav", "1"], r"row 4: no value in column 'target'"),  # a short row
+], ids=["fold-abc", "fold-fraction", "fold-0", "fold-empty", "target-text", "target-negative", "no-category",
+        "esc10-flag", "short-row"])
+def test_bad_csv_values_name_the_file_and_row(tmp_path, bad, message):
+    root = write_meta(tmp_path / "esc", GOOD + [bad])
+    for subset in ("esc10", "esc50"):
+        with pytest.raises(DataError, match=message):
+            open_dataset(root, subset)
+
+
+@pytest.mark.parametrize("other", ["Dog", "dog ", " DOG", "Dog_"])
+def test_near_duplicate_categories_are_refused_naming_both(tmp_path, other):
+    root = write_meta(tmp_path / "esc", GOOD + [["c.wav", "3", "0", other, "True"]])
+    with pytest.raises(DataError, match=rf"class names 'dog' \(row 2\) and {other!r} \(row 4\) differ only"):
+        open_dataset(root, "esc50")
+
+
+def test_underscore_and_space_spellings_are_the_same_class(tmp_path):
+    root = write_meta(tmp_path / "esc", [["a.wav", "1", "3", "sea_waves", "True"],
+                                         ["b.wav", "1", "4", "sea waves", "True"]])
+    with pytest.raises(DataError, match="'sea_waves' .* and 'sea waves' .* differ only in case, spaces or underscores"):
+        open_dataset(root, "esc50")
+
+
+def test_unknown_class_in_esc10_is_refused(tmp_path):
+    root = write_meta(tmp_path / "esc", GOOD + [["c.wav", "3", "7", "doggo", "True"]])
+    with pytest.raises(DataError, match=r"row 4: 'doggo' is not an ESC-10 class \(dog, rooster"):
+        open_dataset(root, "esc10")
+    assert open_dataset(root, "esc50").classes == ("dog", "doggo", "chainsaw")  # ESC-50 takes any category
+
+
+def test_two_categories_sharing_a_target_are_refused(tmp_path):
+    root = write_meta(tmp_path / "esc", GOOD + [["c.wav", "3", "0", "cat", "False"]])
+    with pytest.raises(DataError, match=r"row 4: target 0 is 'cat' here but 'dog' in row 2"):
+        open_dataset(root, "esc50")
+    root = write_meta(tmp_path / "esc2", GOOD + [["c.wav", "3", "7", "dog", "True"]])
+    with pytest.raises(DataError, match=r"row 4: category 'dog' has target 7, but target 0 in row 2"):
+        open_dataset(root, "esc50")
+
+
+@pytest.mark.parametrize("name", ["../outside.wav", "sub/../../outside.wav", "/etc/passwd", "..\\outside.wav",
+                                  "C:\\x.wav", ""])
+def test_file_names_outside_the_audio_folder_are_refused(tmp_path, name):
+    write_clip(tmp_path / "esc" / "outside.wav", 440)
+    root = write_meta(tmp_path / "esc", GOOD + [[name, "3", "0", "dog", "True"]])
+    with pytest.raises(DataError, match=r"esc50\.csv row 4: file name .* outside the audio/ folder"):
+        open_dataset(root)
+
+
+def test_a_link_out_of_the_audio_folder_is_refused(tmp_path):
+    secret = write_clip(tmp_path / "elsewhere" / "secret.wav", 440)
+    root = write_meta(tmp_path / "esc", GOOD + [["link.wav", "3", "0", "dog", "True"]])
+    (root / "audio" / "link.wav").unlink()
+    (root / "audio" / "link.wav").symlink_to(secret)
+    with pytest.raises(DataError, match=r"row 4: file name 'link.wav' leads outside the audio/ folder"):
+        open_dataset(root)
+
+
+def test_near_duplicate_class_folders_are_refused(tmp_path):
+    root = make_class_folders(tmp_path / "mine", classes=("dog", "rain"), per_class=5)
+    write_clip(root / "Dog" / "x.wav", 300)
+    with pytest.raises(DataError, match=r"class names 'Dog' \(folder Dog/\) and 'dog' \(folder dog/\)"):
+        open_dataset(root)
+
+
+def test_a_class_smaller_than_the_folds_is_trained_on_and_reported(tmp_path):
+    root = make_class_folders(tmp_path / "mine", classes=("low", "mid"), per_class=10)
+    write_clip(root / "rare" / "one.wav", 300)
+    write_clip(root / "pair" / "a.wav", 310)
+    write_clip(root / "pair" / "b.wav", 320)
+    ds = open_dataset(root)
+    folds = {ds.classes[c.label]: [] for c in ds.clips}
+    for c in ds.clips:
+        folds[ds.classes[c.label]].append(c.fold)
+    assert folds["rare"] == [2] and sorted(folds["pair"]) == [2, 3]  # never the test fold alone
+    assert sorted(folds["low"]) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert len(ds.warnings) == 2
+    assert any("rare: 1 clip(s), fewer than the 5 folds; put in fold(s) 2, none in the test fold 1" in w
+               for w in ds.warnings)
+    assert open_dataset(root).warnings == ds.warnings  # recorded folds, same report
+
+
+def test_a_read_only_class_folder_opens_with_folds_in_memory(tmp_path, monkeypatch):
+    root = make_class_folders(tmp_path / "mine", per_class=5)
+
+    def refuse(src, dst):
+        raise PermissionError(30, "Read-only file system", str(dst))
+
+    monkeypatch.setattr("audioclf.data.os.replace", refuse)  # root ignores chmod: refuse the write itself
+    ds = open_dataset(root)
+    assert len(ds) == 15 and ds.folds == (1, 2, 3, 4, 5)
+    assert not (root / FOLDS_FILE).exists() and sorted(p.name for p in root.iterdir()) == ["high", "low", "mid"]
+    [warning] = ds.warnings
+    assert f"{root / FOLDS_FILE}: cannot be written (Read-only file system)" in warning
+    assert "computed in memory" in warning
+    monkeypatch.undo()
+    assert {c.path: c.fold for c in open_dataset(root).clips} == {c.path: c.fold for c in ds.clips}
+
+
+def test_a_bad_fold_record_names_the_file_and_row(tmp_path):
+    root = make_class_folders(tmp_path / "mine", per_class=5)
+    open_dataset(root)
+    lines = (root / FOLDS_FILE).read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",abc"
+    (root / FOLDS_FILE).write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"{FOLDS_FILE} row 4: fold 'abc' is not a whole number"):
+        open_dataset(root)
+
+
+def test_real_esc10_and_esc50_pass_the_checks(esc10_dir):
+    assert len(open_dataset(esc10_dir, "esc10")) == 400
+    esc50 = esc10_dir.parent / "esc50"
+    if (esc50 / "meta" / "esc50.csv").is_file():
+        ds = open_dataset(esc50, "esc50")
+        assert len(ds) == 2000 and len(ds.classes) == 50 and ds.warnings == ()
+
+
+# --- data roots: the only folders the app may open (issue 10, item 3) ------------------------------
+
+def test_data_roots_default_and_setting(tmp_path, monkeypatch):
+    from audioclf.roots import data_roots
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIOCLF_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+    assert data_roots() == (tmp_path / "data",)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(tmp_path / "x" / "esc50"))
+    assert data_roots() == (tmp_path / "data", tmp_path / "x" / "esc50")
+    monkeypatch.setenv("AUDIOCLF_DATA_ROOTS", os.pathsep.join(["a", "", str(tmp_path / "b"), "a"]))
+    assert data_roots() == (tmp_path / "a", tmp_path / "b")
+
+
+def test_paths_outside_the_roots_are_refused(tmp_path):
+    from audioclf.roots import resolve_under_roots
+
+    roots = (tmp_path / "data", tmp_path / "more")
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "data" / "escape").symlink_to(tmp_path / "secret")
+    assert resolve_under_roots("mine", roots) == tmp_path / "data" / "mine"  # relative: inside the first root
+    assert resolve_under_roots(tmp_path / "more" / "x" / ".." / "y", roots) == tmp_path / "more" / "y"
+    assert resolve_under_roots(tmp_path / "data", roots) == tmp_path / "data"
+    for bad in ("../secret", "mine/../../secret", str(tmp_path / "secret"), "escape", "escape/sub", "/",
+                str(tmp_path / "data-other")):
+        with pytest.raises(DataError, match=r"not inside the allowed data folders .*AUDIOCLF_DATA_ROOTS"):
+            resolve_under_roots(bad, roots)
+
+
+def test_dataset_choices_lists_datasets_under_the_roots_only(tmp_path):
+    from audioclf.roots import dataset_choices
+
+    data, own = tmp_path / "data", tmp_path / "own"
+    make_esc_layout(data / "esc50")
+    make_class_folders(data / "mine", per_class=1)
+    write_clip(data / "not-a-dataset" / "x.wav", 300)
+    make_class_folders(own, per_class=1)  # a root that is itself a dataset
+    make_class_folders(tmp_path / "outside", per_class=1)
+    (data / "link").symlink_to(tmp_path / "outside")
+    assert dataset_choices((data, own, tmp_path / "missing")) == [data / "esc50", data / "mine", own]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audioclf.download import ESC50_URL, DownloadError, download_esc50
+from audioclf.download import ESC50_URL, MIRROR_ENV, DownloadError, download_esc50
 
 CSV_TEXT = (
     "filename,fold,target,category,esc10,src_file,take\n"
@@ -45,14 +45,20 @@ GOOD_ZIP = make_zip(good_entries())
 class Server:
     """Holds routes and request counts for the fixture's HTTP server."""
 
-    def __init__(self) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.routes: dict[str, tuple[str, bytes]] = {}  # path -> (mode, body)
         self.hits: Counter[str] = Counter()
         self.base = ""
+        self.monkeypatch = monkeypatch
 
     def add(self, path: str, body: bytes, mode: str = "ok") -> str:
+        """Serve `body` at `path` and allow that address as the owner's mirror; return it."""
         self.routes[path] = (mode, body)
-        return self.base + path
+        return self.allow(self.base + path)
+
+    def allow(self, url: str) -> str:
+        self.monkeypatch.setenv(MIRROR_ENV, url)  # the explicit owner's setting; nothing else is fetched
+        return url
 
 
 def _make_handler(state: Server) -> type[BaseHTTPRequestHandler]:
@@ -64,6 +70,12 @@ def _make_handler(state: Server) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404, "Not Found")
                 return
             mode, body = route
+            if mode == "redirect":
+                self.send_response(302)
+                self.send_header("Location", body.decode())
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if mode == "truncated":
                 self.send_response(200)
                 self.send_header("Content-Type", "application/zip")
@@ -90,7 +102,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    state = Server()
+    state = Server(monkeypatch)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
     httpd.daemon_threads = True
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -171,7 +183,7 @@ def test_truncated_response(server: Server, tmp_path: Path) -> None:
 
 
 def test_http_404_names_url(server: Server, tmp_path: Path) -> None:
-    url = server.base + "/does-not-exist.zip"
+    url = server.allow(server.base + "/does-not-exist.zip")
     with pytest.raises(DownloadError) as info:
         download_esc50(tmp_path, url=url, show_bar=False, timeout=10)
     assert url in str(info.value)
@@ -180,13 +192,14 @@ def test_http_404_names_url(server: Server, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_connection_refused(tmp_path: Path) -> None:
+def test_connection_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     with socket.socket() as s:  # grab a free port, then close it so nothing listens
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/esc50.zip"
+    monkeypatch.setenv(MIRROR_ENV, url)
     with pytest.raises(DownloadError) as info:
         download_esc50(tmp_path, url=url, show_bar=False, timeout=5)
     assert url in str(info.value)
@@ -286,3 +299,52 @@ def test_cli_download_through_a_mirror_url(server: Server, tmp_path: Path, capsy
     assert main(["download", "esc50", "--dest", str(tmp_path / "other"), "--url", server.base + "/nope.zip"]) == 2
     err = capsys.readouterr().err
     assert "404" in err and "nope.zip" in err and "Traceback" not in err and not (tmp_path / "other" / "esc50").exists()
+
+
+# --- only the known address or the owner's mirror (issue 10, item 3) ------------------------------
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/other.zip", "http://localhost:{port}/esc50.zip",
+                                 "https://example.org/esc50.zip", "file:///etc/passwd", "ftp://127.0.0.1/x.zip",
+                                 "{mirror}/../other.zip"])
+def test_an_address_that_is_neither_official_nor_the_mirror_is_refused(server: Server, tmp_path: Path,
+                                                                        url: str) -> None:
+    mirror = server.add("/esc50.zip", GOOD_ZIP)
+    url = url.format(port=server.base.rsplit(":", 1)[1], mirror=mirror)
+    dest = tmp_path / "dest"
+    with pytest.raises(DownloadError, match="Refused to download"):
+        download_esc50(dest, url=url, show_bar=False, timeout=5)
+    assert not dest.exists() and sum(server.hits.values()) == 0  # no folder made, nothing fetched
+
+
+def test_file_urls_are_refused_even_when_configured_or_from_the_cli(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(MIRROR_ENV, "file:///etc/passwd")
+    for any_url in (False, True):
+        with pytest.raises(DownloadError, match="only http and https"):
+            download_esc50(tmp_path / "d", show_bar=False, any_url=any_url)
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_default_address_is_the_configured_mirror(server: Server, tmp_path: Path) -> None:
+    server.add("/mirror.zip", GOOD_ZIP)
+    assert download_esc50(tmp_path, show_bar=False, timeout=10) == tmp_path / "esc50"
+    assert server.hits["/mirror.zip"] == 1
+
+
+def test_a_redirect_off_http_is_refused(server: Server, tmp_path: Path) -> None:
+    url = server.add("/moved.zip", b"ftp://127.0.0.1/esc50.zip", mode="redirect")
+    with pytest.raises(DownloadError, match="redirect to 'ftp://127.0.0.1/esc50.zip' refused"):
+        download_esc50(tmp_path, url=url, show_bar=False, timeout=10)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_redirect_from_outside_onto_this_machine_is_refused() -> None:
+    import urllib.error
+    import urllib.request
+
+    from audioclf.download import _SafeRedirect
+
+    req = urllib.request.Request("https://mirror.example.org/esc50.zip")
+    for target in ("http://127.0.0.1:8501/", "http://localhost/x", "http://169.254.169.254/latest", "http://10.0.0.5/"):
+        with pytest.raises(urllib.error.HTTPError, match="refused"):
+            _SafeRedirect().redirect_request(req, None, 302, "Found", {}, target)
+    assert _SafeRedirect().redirect_request(req, None, 302, "Found", {}, "https://codeload.github.com/x.zip")
