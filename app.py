@@ -4,6 +4,7 @@ import streamlit as st
 import ui
 
 st.set_page_config(page_title="audioclf", page_icon=":material/graphic_eq:", layout="wide")
+ui.import_heavy_modules()
 ui.init_state()
 page = st.navigation([
     st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),

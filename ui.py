@@ -4,6 +4,7 @@ Layout and caching only; the work is done by `audioclf`.
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,28 @@ DATA_KEY = "data_dir"
 SUBSET_KEY = "subset"
 UPLOAD_LIMIT_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
+
+
+# --- start-up ----------------------------------------------------------------------------------------
+
+_IMPORTS = threading.Lock()
+
+
+def import_heavy_modules() -> None:
+    """Import what the pages need once, one session at a time. Streamlit runs each session's script in
+    its own thread; when the first sessions after a server start imported pandas (say) at the same
+    time, one could see it half-initialised (`partially initialized module 'pandas'`)."""
+    with _IMPORTS:
+        import pandas  # noqa: F401
+        import plotly.graph_objects  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+        import torch  # noqa: F401
+
+        import audioclf.attention  # noqa: F401
+        import audioclf.inference  # noqa: F401
+        import audioclf.jobs  # noqa: F401
+        import audioclf.plots  # noqa: F401
+        import audioclf.runs  # noqa: F401
 
 
 # --- dataset choice --------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Untrusted files: a checkpoint or cache that is a pickle holding code is refused, never run."""
+"""Untrusted and damaged files: a checkpoint or cache that is a pickle holding code is refused, never run;
+a corrupted checkpoint is found by its checksum, reported by name and retrained, never used; one trainer
+per run; a full disk is one message naming the file."""
 from __future__ import annotations
 
 import builtins
@@ -86,3 +88,116 @@ def test_crafted_data_cache_is_refused_and_rebuilt(tiny, tmp_path, capsys):
     assert not marker.exists()
     assert "cache" in capsys.readouterr().err
     assert torch.equal(again.waves, prepared.waves)
+
+
+# --- corrupted checkpoints: found by their checksum, never trained on or used ----------------------
+
+def flip(path, offset: int = -200) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_flipped_bytes_in_resume_are_never_trained_on(tiny, tmp_path, capsys, monkeypatch):
+    from audioclf.train import Progress
+
+    ds, prepared = tiny
+    cfg = config(ds, epochs=3)
+    real = Progress.update
+
+    def stop_after_epoch_1(self, **changes):
+        real(self, **changes)
+        if changes.get("epoch") == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "update", stop_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
+    monkeypatch.setattr(Progress, "update", real)
+    run = Run.of(cfg, tmp_path / "ck")
+    flip(run.resume_file(2))
+    train_run(cfg, prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
+    err = capsys.readouterr().err
+    assert "resume.pt" in err and "checksum" in err and "starts again from epoch 1" in err
+    assert [h["epoch"] for h in run.history(2)] == [1, 2, 3]
+    assert all(h["train_loss"] == h["train_loss"] for h in run.history(2))  # no NaN
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_fold_model_is_reported_and_retrained_not_used(tiny, tmp_path, capsys, damage):
+    from audioclf.cli import main
+    from audioclf.inference import load_ensemble
+
+    ds, prepared = tiny
+    cfg = config(ds, epochs=1)
+    run = train_run(cfg, prepared, root=tmp_path / "ck", show_bar=False)
+    best = run.weights_file(2, "best")
+    before = run.results()["folds"]["2"]["predictions"]
+    if damage == "flip":
+        flip(best)
+    else:
+        best.write_bytes(best.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="best.pt"):  # prediction refuses it, by name
+        load_ensemble(run.path)
+    assert main(["predict", str(tmp_path / "tiny" / "low" / "low_00.wav"), "--run", str(run.path)]) == 2
+    assert "best.pt" in capsys.readouterr().err
+    again = train_run(cfg, prepared, root=tmp_path / "ck", show_bar=False)  # no longer "already trained"
+    assert "best.pt" in capsys.readouterr().err
+    assert (best.parent / "best.pt.bad").is_file() and load_ensemble(again.path).folds == (2, 3)
+    assert again.results()["folds"]["2"]["predictions"] == before  # retrained the same way
+
+
+def test_one_trainer_per_run(tiny, tmp_path):
+    from audioclf.store import RunBusy
+
+    ds, prepared = tiny
+    cfg = config(ds, epochs=1)
+    run = Run.of(cfg, tmp_path / "ck")
+    with run.training_lock():
+        assert run.is_training()
+        with pytest.raises(RunBusy, match="already being trained"):
+            train_run(cfg, prepared, root=tmp_path / "ck", show_bar=False)
+        assert not run.progress()  # the second trainer wrote nothing
+    assert not run.is_training()
+    train_run(cfg, prepared, root=tmp_path / "ck", show_bar=False)
+    assert run.is_complete()
+
+
+def test_a_second_cli_run_follows_the_first(tmp_path):
+    """Two `train` commands for one config: the second says so, waits, and prints the results."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = make_class_folders(tmp_path / "tiny", per_class=10)
+    args = [sys.executable, "-m", "audioclf", "train", "--data", str(data), "--checkpoints", str(tmp_path / "ck"),
+            "--epochs", "4", "--cv-folds", "2", "3", "--batch-size", "8", "--quiet",
+            "--sample-rate", "8000", "--duration", "1", "--window", "4000", "--hop", "2000"]
+    root = Path(__file__).resolve().parents[1]
+    first = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.time() + 120
+    while not any(r.is_training() for r in store.list_runs(tmp_path / "ck")):
+        assert time.time() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    second = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
+    out1, err1 = first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, (err1, second.stderr)
+    assert "already being trained" in second.stderr and "following its progress" in second.stderr
+    assert "| ensemble |" in second.stdout
+    [run] = store.list_runs(tmp_path / "ck")
+    assert [h["epoch"] for h in run.history(2)] == [1, 2, 3, 4]  # trained once, not overwritten
+
+
+def test_a_full_disk_is_one_clear_message_naming_the_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def full(fd, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", full)
+    with pytest.raises(UserError, match=r"results.json: cannot write \(No space left on device\)"):
+        store.write_json(tmp_path / "run" / "results.json", {})
+    assert not [p for p in (tmp_path / "run").iterdir()]  # no temporary file left behind
