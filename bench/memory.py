@@ -58,7 +58,8 @@ def main() -> None:
     print("| audio | file (8-bit, 8 kHz wav) | windows | peak memory | over the 5 s clip | time |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['audio_s'] / 60:g} min | {r['file_mb']:.1f} MB | {r['windows']} | {r['peak_rss_mb']:.0f} MB | "
+        audio = f"{r['audio_s']:g} s" if r["audio_s"] < 60 else f"{r['audio_s'] / 60:g} min"
+        print(f"| {audio} | {r['file_mb']:.1f} MB | {r['windows']} | {r['peak_rss_mb']:.0f} MB | "
               f"+{r['peak_rss_mb'] - base:.0f} MB | {r['seconds']:.1f} s |")
     (ROOT / "bench" / "memory.json").write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))
 
