@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
+from .confidence import TARGET, choose_threshold, coverage
 from .inference import predict_logits
 from .metrics import classification_report, mean_std, summarise_folds
 from .prepare import Prepared
@@ -23,6 +24,7 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
     classes = list(prepared.classes)
     folds = [f for f in config.cv_folds if run.fold_complete(f)]
     per_fold, probas, training = {}, [], {}
+    val_conf, val_ok = [], []
     for fold in folds:
         loaded = run.fold_model(fold, which, device)
         proba = predict_logits(loaded.model, x_test, config.prep).softmax(1).numpy()
@@ -30,6 +32,10 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
         per_fold[fold] = classification_report(y, proba, classes)
         per_fold[fold]["predictions"] = proba.argmax(1).tolist()
         training[fold] = fold_training_summary(run.history(fold), loaded.meta)
+        x_val, y_val = prepared.subset([fold])  # the fold model's own validation fold: never trained on
+        val = predict_logits(loaded.model, x_val, config.prep).softmax(1).numpy()
+        val_conf += val.max(1).tolist()
+        val_ok += (val.argmax(1) == y_val.numpy()).tolist()
     results = {
         "config_key": config.key(), "label": config.label, "which": which, "classes": classes,
         "test_fold": config.test_fold, "test_names": [n for n, f in zip(prepared.names, prepared.folds.tolist())
@@ -43,6 +49,11 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
         ensemble = classification_report(y, np.mean(probas, axis=0), classes)
         ensemble["predictions"] = np.mean(probas, axis=0).argmax(1).tolist()
         results["ensemble"] = ensemble
+        threshold = choose_threshold(val_conf, val_ok)
+        mean = np.mean(probas, axis=0)
+        results["unsure"] = {"target": TARGET, "threshold": threshold,
+                             "validation": coverage(val_conf, val_ok, threshold),
+                             "test": coverage(mean.max(1), mean.argmax(1) == y, threshold)}
     run.write_results(results)
     return results
 

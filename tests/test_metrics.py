@@ -31,3 +31,21 @@ def test_summary_across_folds():
     s = summarise_folds({2: good, 3: bad})
     assert s["accuracy"]["mean"] == pytest.approx(0.5) and s["accuracy"]["values"] == [1.0, 0.0]
     assert s["per_class_f1"]["x"]["mean"] == pytest.approx(0.5)
+
+
+def test_unsure_threshold_is_the_lowest_confidence_that_keeps_the_target():
+    from audioclf.confidence import choose_threshold, coverage, verdict
+
+    conf = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    ok = [True, True, True, True, False, True, False]
+    t = choose_threshold(conf, ok, target=0.8)  # top 6: 5 of 6 right (0.83); top 7: 5 of 7 (0.71)
+    assert t == 0.5
+    c = coverage(conf, ok, t)
+    assert c["answered"] == 6 / 7 and abs(c["accuracy_answered"] - 5 / 6) < 1e-12
+    assert choose_threshold([0.9, 0.8], [False, False]) == 1.0  # nothing meets the target: never sure
+    sure = verdict(np.array([0.1, 0.8, 0.1]), [np.array([0, 1, 0])] * 3, threshold=0.5)
+    assert sure["sure"] and sure["top"] == 1
+    low = verdict(np.array([0.3, 0.4, 0.3]), [np.array([0, 1, 0])] * 3, threshold=0.5)
+    assert not low["sure"] and "below 0.50" in low["reasons"][0]
+    split = verdict(np.array([0.1, 0.8, 0.1]), [np.array([1, 0, 0])] * 3 + [np.array([0, 1, 0])], threshold=0.5)
+    assert not split["sure"] and "only 1 of its 4 fold models" in split["reasons"][0]

@@ -1,0 +1,60 @@
+"""When to say "not sure": a confidence threshold chosen on the validation folds, and the verdict on one
+recording from its ensemble probabilities and how its fold models agree.
+
+The threshold is chosen where the models can be checked without touching the test fold: each fold
+model's answers on its own validation fold (which it never trained on). It is the lowest ensemble
+confidence above which the validation answers are right at least `target` of the time.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+TARGET = 0.9  # answers above the threshold should be right 9 times in 10 (on the validation folds)
+
+
+def choose_threshold(confidence: Sequence[float], correct: Sequence[bool], target: float = TARGET) -> float:
+    """The lowest t such that the answers with confidence >= t are right at least `target` of the time.
+
+    Args:
+        confidence: (N,) top-class probability of each validation answer.
+        correct: (N,) whether that answer was right.
+    Returns 1.0 when no threshold reaches `target` (then every answer is "not sure").
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    order = np.argsort(-conf, kind="stable")
+    accuracy = np.cumsum(ok[order]) / np.arange(1, len(conf) + 1)  # of the k most confident answers
+    good = np.flatnonzero(accuracy >= target)
+    if not len(good):
+        return 1.0
+    k = good[-1]  # the most answers that still meet the target
+    return float(conf[order][k])
+
+
+def coverage(confidence: Sequence[float], correct: Sequence[bool], threshold: float) -> dict:
+    """What a threshold does: the share of answers given, and the accuracy of those given and overall."""
+    conf, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=bool)
+    answered = conf >= threshold
+    return {"threshold": float(threshold), "n": int(len(conf)), "answered": float(answered.mean()) if len(conf) else 0.0,
+            "accuracy_answered": float(ok[answered].mean()) if answered.any() else float("nan"),
+            "accuracy_all": float(ok.mean()) if len(conf) else float("nan")}
+
+
+def verdict(ensemble: np.ndarray, per_model: Sequence[np.ndarray], threshold: float) -> dict:
+    """Whether to give the ensemble's top class as the answer, and why not.
+
+    Not sure when the ensemble's top probability is below `threshold`, or when fewer than half of the
+    fold models have that class on top.
+    """
+    ensemble = np.asarray(ensemble)
+    top = int(ensemble.argmax())
+    agree = sum(int(np.asarray(p).argmax()) == top for p in per_model)
+    reasons = []
+    if ensemble[top] < threshold:
+        reasons.append(f"its confidence {ensemble[top]:.2f} is below {threshold:.2f}, where answers stop being "
+                       f"right {TARGET:.0%} of the time")
+    if per_model and 2 * agree < len(per_model):
+        reasons.append(f"only {agree} of its {len(per_model)} fold models pick it")
+    return {"top": top, "sure": not reasons, "agree": agree, "of": len(per_model), "reasons": reasons}
