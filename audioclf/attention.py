@@ -107,8 +107,21 @@ def attention_over_time(cls: np.ndarray, prep: PrepConfig, steps: int,
 
 def attention_view(model: nn.Module, wave: torch.Tensor, prep: PrepConfig) -> dict:
     """`attention_maps` plus the CLS token's attention over the clip's time axis ('times', 'density',
-    'uniform'; see `attention_over_time`), with the token layout taken from the model itself."""
+    'uniform'; see `attention_over_time`), with the token layout taken from the model itself: the
+    report's transformer reads stacked windows; a log-mel transformer has one token per moment."""
     out = attention_maps(model, wave, prep)
-    out["times"], out["density"], out["uniform"] = attention_over_time(
-        out["cls"], prep, trunk_length(model, prep.input_length))
+    if hasattr(model, "token_seconds"):
+        out["times"], out["density"], out["uniform"] = token_attention_over_time(out["cls"], model.token_seconds)
+    else:
+        out["times"], out["density"], out["uniform"] = attention_over_time(
+            out["cls"], prep, trunk_length(model, prep.input_length))
     return out
+
+
+def token_attention_over_time(cls: np.ndarray, token_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For tokens that each cover `token_seconds` of the clip in order: their centres (T,) in seconds,
+    the attention density (..., T) per second, and the density of uniform attention (T,)."""
+    cls = np.asarray(cls, dtype=np.float64)
+    n = cls.shape[-1]
+    times = (np.arange(n) + 0.5) * token_seconds
+    return times, cls / token_seconds, np.full(n, 1.0 / n / token_seconds)

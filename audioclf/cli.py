@@ -84,10 +84,15 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     for name, opt in options.items():  # each model's options, from the registry
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
                        help=f"{opt.help} (default {opt.default}; models that have it)")
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, help="default: the model's (100 for the report's models, 80 for the recipe)")
     p.add_argument("--lr", type=float, help="learning rate (default: the model's, see `info`)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--weight-decay", type=float, help="default: the model's (0 for the report's models)")
+    p.add_argument("--optimizer", choices=["adam", "adamw"], help="default: the model's")
+    p.add_argument("--schedule", choices=["constant", "onecycle"], help="learning rate schedule (default: the model's)")
+    p.add_argument("--label-smoothing", type=float, help="default: the model's")
+    p.add_argument("--augment", help="augmentation preset: none or recipe (default: the model's)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the model's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fold", type=int, default=1)
     p.add_argument("--cv-folds", type=int, nargs="+", default=[2, 3, 4, 5])
@@ -124,6 +129,8 @@ def config_from_args(args, dataset=None):
     return TrainConfig(model=args.model, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                        weight_decay=args.weight_decay, seed=args.seed, test_fold=args.test_fold,
                        cv_folds=tuple(args.cv_folds), prep=prep, options=tuple(options.items()),
+                       optimizer=args.optimizer, schedule=args.schedule, label_smoothing=args.label_smoothing,
+                       augment=args.augment, precision=args.precision,
                        dataset_id=dataset.fingerprint() if dataset is not None else "")
 
 

@@ -17,6 +17,12 @@ from typing import Any
 from .errors import ConfigError
 from .models import MODELS, model_config
 
+# How the report trains (Adam at a constant rate on whole clips, cross-entropy, float32): the default of
+# every training setting that a model family (its registry `training`) does not set otherwise.
+REPORT_TRAINING: dict[str, Any] = {"epochs": 100, "weight_decay": 0.0, "optimizer": "adam", "schedule": "constant",
+                                   "label_smoothing": 0.0, "augment": "none", "precision": "fp32"}
+CHOICES = {"optimizer": ("adam", "adamw"), "schedule": ("constant", "onecycle"), "precision": ("fp32", "bf16")}
+
 
 @dataclass(frozen=True)
 class PrepConfig:
@@ -67,17 +73,22 @@ class TrainConfig:
     """
 
     model: str = "cnn"
-    heads: int = 4
+    heads: int | None = None  # None: the model's default (4 for the report's transformer)
     lr: float | None = None  # None: the model family's default (registry: 0.01 CNN, 0.001 transformer)
-    epochs: int = 100
+    epochs: int | None = None  # None here and below: the family's (registry `training`), else the report's
     batch_size: int = 32
-    weight_decay: float = 0.0
+    weight_decay: float | None = None
     seed: int = 0
     test_fold: int = 1
     cv_folds: tuple[int, ...] = (2, 3, 4, 5)
     prep: PrepConfig = field(default_factory=PrepConfig)
     dataset_id: str = ""
     options: tuple[tuple[str, int], ...] = ()  # the model's other options, sorted (name, value) pairs
+    optimizer: str | None = None        # adam | adamw
+    schedule: str | None = None         # constant | onecycle (per step, peak `lr`)
+    label_smoothing: float | None = None
+    augment: str | None = None          # a preset of audioclf.augment.AUGMENTS
+    precision: str | None = None        # fp32 | bf16 (autocast for the forward pass)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -86,8 +97,20 @@ class TrainConfig:
         # Normalise so that equivalent settings hash to the same entry.
         if self.lr is None:
             object.__setattr__(self, "lr", spec.lr)
+        for name, default in REPORT_TRAINING.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, spec.training.get(name, default))
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(name, f"{getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        from .augment import AUGMENTS
+
+        if self.augment not in AUGMENTS:
+            raise ConfigError("augment", f"{self.augment!r} is not one of {', '.join(AUGMENTS)}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError("label_smoothing", f"{self.label_smoothing} must be in [0, 1)")
         options = dict(self.options)
-        if "heads" in spec.options:
+        if "heads" in spec.options and self.heads is not None:
             options.setdefault("heads", self.heads)
         for name, opt in spec.options.items():
             value = options.setdefault(name, opt.default)
@@ -137,6 +160,9 @@ class TrainConfig:
             d["options"] = dict(self.options)
         else:
             del d["options"]  # absent when empty, so the report's runs keep their keys
+        for name in ("optimizer", "schedule", "label_smoothing", "augment", "precision"):
+            if d[name] == REPORT_TRAINING[name]:
+                del d[name]  # likewise: the report's training settings are implied
         return d
 
     def to_json(self) -> str:
@@ -164,7 +190,10 @@ class TrainConfig:
                 "--seed", str(self.seed), "--test-fold", str(self.test_fold),
                 "--cv-folds", *map(str, self.cv_folds),
                 "--sample-rate", str(self.prep.sample_rate), "--duration", repr(self.prep.duration),
-                "--window", str(self.prep.window), "--hop", str(self.prep.hop)]
+                "--window", str(self.prep.window), "--hop", str(self.prep.hop),
+                "--optimizer", self.optimizer, "--schedule", self.schedule,
+                "--label-smoothing", repr(self.label_smoothing), "--augment", self.augment,
+                "--precision", self.precision]
         for name, value in self.model_options.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
         return args

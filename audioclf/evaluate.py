@@ -19,23 +19,24 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
     """Each complete fold model's report on the test fold, their mean ± std, and the ensemble (mean
     of the fold models' probabilities). Written to results.json and returned."""
     run = Run.of(config, root)
-    x_test, y_test = prepared.subset([config.test_fold])
-    y = y_test.numpy()
     classes = list(prepared.classes)
     folds = [f for f in config.cv_folds if run.fold_complete(f)]
-    per_fold, probas, training = {}, [], {}
-    val_conf, val_ok = [], []
+    loaded = {f: run.fold_model(f, which, device) for f in folds}
+    val_conf, val_ok = [], []  # each fold model on its own validation fold, which it never trained on
     for fold in folds:
-        loaded = run.fold_model(fold, which, device)
-        proba = predict_logits(loaded.model, x_test, config.prep).softmax(1).numpy()
+        x_val, y_val = prepared.subset([fold])
+        val = predict_logits(loaded[fold].model, x_val, config.prep).softmax(1).numpy()
+        val_conf += val.max(1).tolist()
+        val_ok += (val.argmax(1) == y_val.numpy()).tolist()
+    x_test, y_test = prepared.subset([config.test_fold])
+    y = y_test.numpy()
+    per_fold, probas, training = {}, [], {}
+    for fold in folds:
+        proba = predict_logits(loaded[fold].model, x_test, config.prep).softmax(1).numpy()
         probas.append(proba)
         per_fold[fold] = classification_report(y, proba, classes)
         per_fold[fold]["predictions"] = proba.argmax(1).tolist()
-        training[fold] = fold_training_summary(run.history(fold), loaded.meta)
-        x_val, y_val = prepared.subset([fold])  # the fold model's own validation fold: never trained on
-        val = predict_logits(loaded.model, x_val, config.prep).softmax(1).numpy()
-        val_conf += val.max(1).tolist()
-        val_ok += (val.argmax(1) == y_val.numpy()).tolist()
+        training[fold] = fold_training_summary(run.history(fold), loaded[fold].meta)
     results = {
         "config_key": config.key(), "label": config.label, "which": which, "classes": classes,
         "test_fold": config.test_fold, "test_names": [n for n, f in zip(prepared.names, prepared.folds.tolist())

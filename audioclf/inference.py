@@ -66,12 +66,16 @@ def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarra
     return out
 
 
-def stream_segments(pieces: Iterable[torch.Tensor], n: int, hop: int) -> Iterator[tuple[int, torch.Tensor]]:
+def stream_segments(pieces: Iterable[torch.Tensor], n: int, hop: int,
+                    pad: bool = True) -> Iterator[tuple[int, torch.Tensor]]:
     """(start, clip of n samples) every `hop` samples of a signal that arrives in pieces.
 
-    A signal shorter than n gives one zero-padded clip; a tail of over a fifth of a clip past the last
-    full one gives one more, zero-padded. Holds at most about n samples plus one piece.
+    A signal shorter than n gives one clip; a tail of over a fifth of a clip past the last full one
+    gives one more; both zero-padded to n, or with `pad=False` as long as they are (for models that
+    read any length: a 1 s recording is then not four fifths silence). Holds at most about n samples
+    plus one piece.
     """
+    fit = (lambda w: fit_length(w, n)) if pad else (lambda w: w)
     buf, buf_start, start, total = torch.empty(0), 0, 0, 0
     for p in pieces:
         buf, total = torch.cat([buf, p]), total + len(p)
@@ -81,9 +85,9 @@ def stream_segments(pieces: Iterable[torch.Tensor], n: int, hop: int) -> Iterato
             if start > buf_start:
                 buf, buf_start = buf[start - buf_start:], start
     if start == 0:
-        yield 0, fit_length(buf, n)
+        yield 0, fit(buf)
     elif total - (start - hop + n) > n // 5:
-        yield start, fit_length(buf[start - buf_start:], n)
+        yield start, fit(buf[start - buf_start:])
 
 
 def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop_seconds: float = 2.5,
@@ -91,7 +95,7 @@ def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop
     """Classify a recording given as decoded blocks (channels, samples) at rate `sr`, of any length.
 
     Clips of the run's length (5 s) every `hop_seconds`, `batch` at a time: memory stays that of a few
-    clips. The whole-recording result is the mean over the clips ('per_model', 'ensemble'); with more
+    clips. A model that reads any length (the recipe's) gets a short recording or tail as it is. The whole-recording result is the mean over the clips ('per_model', 'ensemble'); with more
     than one clip, 'over_time' holds each clip's start and ensemble probabilities.
     """
     prep = ens.config.prep
@@ -107,7 +111,10 @@ def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop
             probs.setdefault(k, []).append(v)
         pending.clear()
 
-    for start, clip in stream_segments(counted, prep.num_samples, int(hop_seconds * prep.sample_rate)):
+    pad = not getattr(ens.models[0], "takes_waveform", False)
+    for start, clip in stream_segments(counted, prep.num_samples, int(hop_seconds * prep.sample_rate), pad):
+        if pending and len(clip) != len(pending[0]):
+            flush()  # a batch holds clips of one length
         starts.append(start)
         pending.append(clip)
         if len(pending) == batch:

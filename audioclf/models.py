@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .logmel import LogMelCNN, LogMelCNNConfig, LogMelTransformer, LogMelTransformerConfig
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -228,12 +230,17 @@ class ModelSpec:
     options: dict[str, Option] = field(default_factory=dict)
     attention: bool = False
     config: type = ModelConfig  # the family's config dataclass (fields: name, n_classes, its options)
+    training: dict = field(default_factory=dict)  # TrainConfig defaults of the family (e.g. the recipe's)
 
     def label(self, name: str, options: dict[str, int]) -> str:
         """A run's human name: the family, then its options, e.g. 'transformer-4h'."""
         parts = [name] + [f"{v}h" if k == "heads" else f"{k}{v}" for k, v in sorted(options.items())]
         return "-".join(parts)
 
+
+# The recipe's training (audioclf.train): augmented 3 s crops, mixup, label smoothing, one-cycle AdamW, bf16.
+RECIPE = {"optimizer": "adamw", "schedule": "onecycle", "weight_decay": 0.05, "label_smoothing": 0.05,
+          "augment": "recipe", "precision": "bf16", "epochs": 120}
 
 HEADS = Option(4, (1, 2, 4, 8, 16, 32, 64), "attention heads: they split the token width 64",
                invalid="heads do not divide the token width 64")
@@ -244,6 +251,15 @@ MODELS: dict[str, ModelSpec] = {
     "transformer": ModelSpec(CNNTransformer, lr=0.001, options={"heads": HEADS}, attention=True,
                              description="the same CNN trunk, its 128 time steps as tokens for 2 transformer "
                                          "blocks with a CLS token"),
+    "logmel-cnn": ModelSpec(LogMelCNN, lr=0.003, config=LogMelCNNConfig, training=RECIPE,
+                            description="the recipe: log-mel spectrogram, 4 blocks of two 3x3 convolutions, "
+                                        "mean + max over time; augmented, one-cycle AdamW"),
+    "logmel-transformer": ModelSpec(LogMelTransformer, lr=0.003, config=LogMelTransformerConfig, training=RECIPE,
+                                    options={"heads": Option(2, (1, 2, 4), "attention heads",
+                                                             invalid="heads are not 1, 2 or 4")},
+                                    attention=True,
+                                    description="the recipe's conv stem on the log-mel spectrogram, one token "
+                                                "per 80 ms for 2 transformer blocks with a CLS token"),
 }
 
 

@@ -278,8 +278,9 @@ class Run:
         return {f: h for f in self.config.cv_folds if (h := self.history(f))}
 
     def fold_complete(self, fold: int) -> bool:
-        """Both weights and the history are on disk (`check_fold` also verifies the weights)."""
-        return all(self.weights_file(fold, w).is_file() for w in WEIGHTS) and self.history_file(fold).is_file()
+        """The fold's model (best.pt) and history are on disk (`check_fold` also verifies the weights).
+        final.pt, the last epoch's weights, is written too but may be left out of a shipped run."""
+        return self.weights_file(fold, "best").is_file() and self.history_file(fold).is_file()
 
     def folds_done(self) -> list[int]:
         return [f for f in self.config.cv_folds if self.fold_complete(f)]
@@ -297,6 +298,8 @@ class Run:
         problems = []
         for which in WEIGHTS:
             path = self.weights_file(fold, which)
+            if which != "best" and not path.is_file():
+                continue  # optional (see fold_complete)
             try:
                 load_torch(path)
             except CheckpointError as e:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .allocator import keep_freed_memory
+from .augment import AUGMENTS, augment_batch
 from .config import TrainConfig
 from .distributed import SINGLE, Dist
 from .errors import CheckpointError
@@ -140,7 +141,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     mcfg = config.model_config(len(prepared.classes))
     model = build_model(mcfg).to(device)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = make_optimizer(model, config)
+    sched = make_schedule(opt, config, steps_per_epoch=math.ceil(len(y_train) / config.batch_size))
     gen = torch.Generator().manual_seed(config.seed * 1000 + fold)
     state = _resume_state(run, fold)
     history: list[dict] = []
@@ -148,6 +150,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     if state:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["schedule"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, best = state["history"], state["best"]
@@ -157,7 +161,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     for epoch in range(len(history) + 1, config.epochs + 1):
         t0 = time.time()
         perm = torch.randperm(len(y_train), generator=gen).to(device)
-        train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist)
+        train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist, sched,
+                                            n_classes=len(prepared.classes))
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
@@ -167,7 +172,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         if dist.is_main:
             run.save_resume(fold, {"model": _cpu_state(model), "optimizer": opt.state_dict(),
                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                   "history": history, "best": best})
+                                   "history": history, "best": best,
+                                   **({"schedule": sched.state_dict()} if sched is not None else {})})
             run.write_history(fold, history)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
@@ -197,20 +203,50 @@ def _wrap(model: nn.Module, device: torch.device, dist: Dist) -> nn.Module:
     return DDP(model)
 
 
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """None for a constant rate; "onecycle": warm up over the first 15 % of the steps to `lr`, then
+    anneal (stepped once per batch)."""
+    if config.schedule != "onecycle":
+        return None
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
+                                               pct_start=0.15, div_factor=25, final_div_factor=1e3)
+
+
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                 perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE) -> tuple[float, float]:
+                perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE, sched=None,
+                n_classes: int | None = None) -> tuple[float, float]:
+    """One pass over the training clips in the order `perm`; (mean loss, accuracy).
+
+    With an augmentation preset, each batch is augmented (crops, gain, mixup, ...: the loss is then
+    against soft targets and the accuracy counts the dominant clip's label); with precision "bf16" the
+    forward pass runs under autocast. The report's settings take the plain path: whole clips,
+    hard labels, float32.
+    """
     model.train()
+    aug = AUGMENTS[config.augment]
+    n_classes = n_classes or int(y.max()) + 1
     total_loss, correct, seen = 0.0, 0, 0
     for i in range(0, len(perm), config.batch_size):
         idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
-        xb = model_input(_unwrapped(model), x[idx], config.prep)  # (B, 1, 144000) for the report's models
-        logits = model(xb)
-        loss = F.cross_entropy(logits, y[idx])
+        xb, yb = x[idx], y[idx]
+        target = yb
+        if aug is not None:
+            xb, target = augment_batch(xb, F.one_hot(yb, n_classes).float(), aug, config.prep.sample_rate)
+        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            logits = model(model_input(_unwrapped(model), xb, config.prep))  # (B, 1, 144000) for the report's models
+        loss = F.cross_entropy(logits.float(), target, label_smoothing=config.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         total_loss += loss.item() * len(idx)
-        correct += (logits.argmax(1) == y[idx]).sum().item()
+        correct += (logits.argmax(1) == yb).sum().item()
         seen += len(idx)
     total_loss, correct, seen = dist.sum(total_loss, correct, seen)
     return total_loss / seen, correct / seen

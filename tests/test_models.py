@@ -51,7 +51,7 @@ def test_trunk_cpu_training_runs_channels_last_and_matches_the_reports_module_or
         assert (a - b).abs().max() <= 1e-3 * b.abs().max()
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", ["cnn", "transformer"])  # the report's models; the recipe's: test_recipe.py
 def test_models_map_report_input_to_logits(name):
     model = build_model(ModelConfig(name, n_classes=7)).eval()
     x = torch.randn(2, 1, 144000)

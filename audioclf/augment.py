@@ -1,0 +1,115 @@
+"""Training-time augmentation of batches of waveforms, vectorised (no per-clip Python loop).
+
+`augment_batch` crops, changes the gain, low-passes, mixes in background and mixes clips (mixup, soft
+targets); `SpecMask` (SpecAugment) masks the spectrogram inside the model and is off in eval mode.
+A preset in `AUGMENTS` is chosen by name in the TrainConfig, so it is part of the run's key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    crop_s: tuple[float, ...] = (1.5, 2.0, 3.0)  # each batch is cropped to one of these lengths (s), circularly
+    gain_db: float = 6.0                # a random gain in [-gain_db, +gain_db]
+    lowpass_prob: float = 0.3           # share of clips low-passed at a random cutoff (phones, 8 kHz, codecs)
+    lowpass_min_hz: float = 3000.0
+    background_prob: float = 0.0        # share of clips with another clip mixed in underneath
+    background_snr_db: tuple[float, float] = (10.0, 20.0)
+    mixup_alpha: float = 0.4            # 0: off
+
+
+AUGMENTS: dict[str, AugConfig | None] = {
+    "none": None,  # the report's training: whole clips, no augmentation
+    "recipe": AugConfig(),
+}
+
+
+def random_crop(wave: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, N) -> (B, length): a random circular window of each clip (a clip shorter than `length` is tiled)."""
+    b, n = wave.shape
+    start = torch.randint(0, n, (b, 1), device=wave.device)
+    idx = (start + torch.arange(length, device=wave.device)) % n  # (B, length)
+    return torch.gather(wave, 1, idx)
+
+
+def random_gain(wave: torch.Tensor, db: float) -> torch.Tensor:
+    g = (torch.rand(wave.shape[0], 1, device=wave.device) * 2 - 1) * db  # (B, 1) dB
+    return wave * 10.0 ** (g / 20.0)
+
+
+def random_lowpass(wave: torch.Tensor, prob: float, min_hz: float, sr: int) -> torch.Tensor:
+    """With probability `prob` per clip, remove everything above a random cutoff in [min_hz, sr/2]."""
+    b, n = wave.shape
+    spec = torch.fft.rfft(wave, dim=1)  # (B, n//2+1)
+    freqs = torch.fft.rfftfreq(n, 1 / sr, device=wave.device)
+    cut = torch.empty(b, 1, device=wave.device).uniform_(min_hz, sr / 2)
+    on = torch.rand(b, 1, device=wave.device) < prob
+    return torch.fft.irfft(spec * ((freqs <= cut) | ~on), n=n, dim=1)
+
+
+def background_mix(wave: torch.Tensor, prob: float, snr_db: tuple[float, float]) -> torch.Tensor:
+    """With probability `prob` per clip, add another clip of the batch (shifted) at an SNR in `snr_db`;
+    the label stays the foreground's."""
+    b, n = wave.shape
+    bg = torch.roll(wave[torch.randperm(b, device=wave.device)], int(torch.randint(0, n, ())), dims=1)
+    rms = lambda x: x.pow(2).mean(1, keepdim=True).sqrt().clamp_min(1e-5)  # noqa: E731
+    snr = torch.empty(b, 1, device=wave.device).uniform_(*snr_db)
+    on = (torch.rand(b, 1, device=wave.device) < prob).float()
+    return wave + on * rms(wave) / rms(bg) * 10.0 ** (-snr / 20.0) * bg
+
+
+def mixup(wave: torch.Tensor, target: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mix each clip with another of the batch (the first one dominates); targets (B, C) mix alike."""
+    lam = torch.distributions.Beta(alpha, alpha).sample((wave.shape[0], 1)).to(wave.device)
+    lam = torch.maximum(lam, 1 - lam)
+    perm = torch.randperm(wave.shape[0], device=wave.device)
+    return lam * wave + (1 - lam) * wave[perm], lam * target + (1 - lam) * target[perm]
+
+
+def augment_batch(wave: torch.Tensor, target: torch.Tensor, cfg: AugConfig, sr: int,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training batch: waves (B, N), soft targets (B, C) -> (B, L), (B, C)."""
+    crop = cfg.crop_s[int(torch.randint(len(cfg.crop_s), (), generator=generator))]
+    wave = random_crop(wave, int(crop * sr))
+    if cfg.gain_db:
+        wave = random_gain(wave, cfg.gain_db)
+    if cfg.lowpass_prob:
+        wave = random_lowpass(wave, cfg.lowpass_prob, cfg.lowpass_min_hz, sr)
+    if cfg.background_prob:
+        wave = background_mix(wave, cfg.background_prob, cfg.background_snr_db)
+    if cfg.mixup_alpha:
+        wave, target = mixup(wave, target, cfg.mixup_alpha)
+    return wave, target
+
+
+class SpecMask(nn.Module):
+    """SpecAugment: per clip, `n_freq` frequency masks narrower than `freq_width` bins and `n_time`
+    time masks narrower than `time_frac` of the frames, set to 0 (the normalised mean). (B, C, F, T)
+    in and out; the identity in eval mode."""
+
+    def __init__(self, n_freq: int = 2, freq_width: int = 8, n_time: int = 2, time_frac: float = 0.1) -> None:
+        super().__init__()
+        self.n_freq, self.freq_width, self.n_time, self.time_frac = n_freq, freq_width, n_time, time_frac
+
+    @staticmethod
+    def _mask(b: int, size: int, n: int, width: int, device: torch.device) -> torch.Tensor:
+        w = torch.randint(0, max(width, 1), (b, n, 1), device=device)
+        s = (torch.rand(b, n, 1, device=device) * (size - w).clamp_min(1)).long()
+        ar = torch.arange(size, device=device)
+        return ((ar >= s) & (ar < s + w)).any(dim=1)  # (B, size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        b, _, f, t = x.shape
+        keep = torch.ones(b, f, t, dtype=torch.bool, device=x.device)
+        if self.n_freq:
+            keep &= ~self._mask(b, f, self.n_freq, self.freq_width, x.device)[:, :, None]
+        if self.n_time:
+            keep &= ~self._mask(b, t, self.n_time, int(self.time_frac * t), x.device)[:, None, :]
+        return x * keep[:, None].to(x.dtype)

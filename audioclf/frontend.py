@@ -1,0 +1,42 @@
+"""The log-mel front end of the recipe models: part of the model, so a checkpoint carries it and
+prediction can't drift from training; also what the app draws as a spectrogram."""
+from __future__ import annotations
+
+import torch
+import torchaudio
+from torch import nn
+
+
+class LogMel(nn.Module):
+    """(B, samples) at `sample_rate` -> (B, 1, n_mels, frames), normalised per mel bin.
+
+    Loudness: dB relative to the clip's own maximum, floored at -top_db, so a gain change of the input
+    leaves the features unchanged (up to the floor); then a BatchNorm over the mel bins (per-frequency
+    mean and spread learnt from the training set).
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024, hop: int = 320,
+                 f_min: float = 50.0, top_db: float = 80.0) -> None:
+        super().__init__()
+        self.hop, self.top_db = hop, top_db
+        self.mel = mel_transform(sample_rate, n_mels, n_fft, hop, f_min)
+        self.norm = nn.BatchNorm1d(n_mels)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(wave.device.type, enabled=False):
+            x = relative_db(self.mel(wave.float()), self.top_db)  # (B, F, T) in [-top_db, 0]
+        return self.norm(x).unsqueeze(1)  # (B, 1, F, T)
+
+
+def mel_transform(sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024, hop: int = 320,
+                  f_min: float = 50.0) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, f_min=f_min, f_max=sample_rate / 2,
+        n_mels=n_mels, power=2.0, center=True, pad_mode="reflect", norm="slaney", mel_scale="slaney")
+
+
+def relative_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
+    """Power (..., F, T) in dB below its own maximum (over F and T), floored at -top_db."""
+    x = 10.0 * torch.log10(power.clamp_min(1e-10))
+    peak = x.amax(dim=(-2, -1), keepdim=True)
+    return torch.maximum(x - peak, x.new_tensor(-top_db))

@@ -1,0 +1,122 @@
+"""The recipe: its log-mel front end, each augmentation (shapes; off at evaluation), short and long
+inputs, training through the registry, and the default-run rule."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audioclf import augment, runs
+from audioclf.config import TrainConfig
+from audioclf.data import open_dataset
+from audioclf.frontend import LogMel
+from audioclf.inference import FoldEnsemble, predict_audio
+from audioclf.models import build_model, model_config
+from audioclf.prepare import prepare
+from audioclf.store import Run
+from audioclf.train import train_run
+
+from conftest import TINY_PREP, make_class_folders
+
+RECIPE_MODELS = ["logmel-cnn", "logmel-transformer"]
+
+
+def test_front_end_shape_and_loudness_invariance():
+    front = LogMel().eval()
+    wave = torch.randn(3, 16000 * 5) * 0.1
+    x = front(wave)
+    assert x.shape == (3, 1, 64, 251)  # 64 mels, a frame every 20 ms
+    assert torch.allclose(front(wave * 0.05), x, atol=1e-4)  # -26 dB: the same features
+
+
+@pytest.mark.parametrize("name", RECIPE_MODELS)
+def test_the_model_carries_its_front_end_and_reads_any_length(name):
+    torch.manual_seed(0)
+    model = build_model(model_config(name, 7)).eval()
+    assert any(isinstance(m, LogMel) for m in model.modules())  # in the checkpoint, with its statistics
+    for seconds in (0.3, 1.0, 5.0, 30.0):
+        logits = model(torch.randn(2, int(16000 * seconds)))
+        assert logits.shape == (2, 7) and torch.isfinite(logits).all()
+    short = torch.randn(1, 8000)
+    assert torch.allclose(model(short), model(short.repeat(1, 2)), atol=1e-4)  # under 1 s: tiled, not padded
+    out = model(torch.randn(2, 80000), return_dict=True)
+    assert torch.allclose(out["logits"], model(torch.randn(2, 80000)), atol=10) and out["embedding"].ndim == 2
+    if name == "logmel-transformer":
+        assert out["attention"].shape == (2, 2, 2, 64, 64)  # 63 tokens of 80 ms + CLS
+        assert torch.allclose(out["attention"].sum(-1), torch.ones(2, 2, 2, 64), atol=1e-5)
+
+
+def test_each_augmentation_keeps_shapes_and_targets():
+    torch.manual_seed(0)
+    wave = torch.randn(6, 16000 * 5)
+    target = torch.nn.functional.one_hot(torch.arange(6) % 3, 3).float()
+    assert augment.random_crop(wave, 16000).shape == (6, 16000)
+    assert augment.random_crop(wave[:, :8000], 16000).shape == (6, 16000)  # a short clip is tiled
+    gained = augment.random_gain(wave, 6.0)
+    ratio = (gained.norm(dim=1) / wave.norm(dim=1)).log10() * 20
+    assert ratio.abs().max() <= 6.0 + 1e-4 and ratio.std() > 0  # a gain per clip, within ±6 dB
+    low = augment.random_lowpass(wave, 1.0, 3000.0, 16000)
+    spectrum = torch.fft.rfft(low, dim=1).abs()
+    assert low.shape == wave.shape and spectrum[:, -100:].max() < 1e-3  # nothing left near 8 kHz
+    assert torch.allclose(augment.random_lowpass(wave, 0.0, 3000.0, 16000), wave, atol=1e-5)  # prob 0: unchanged
+    assert augment.background_mix(wave, 1.0, (10.0, 20.0)).shape == wave.shape
+    mixed, soft = augment.mixup(wave, target, 0.4)
+    assert mixed.shape == wave.shape and torch.allclose(soft.sum(1), torch.ones(6))
+    assert (soft.max(1).values >= 0.5).all()  # the first clip dominates
+    out, t = augment.augment_batch(wave, target, augment.AUGMENTS["recipe"], 16000)
+    assert out.shape[0] == 6 and out.shape[1] in (24000, 32000, 48000) and t.shape == (6, 3)
+
+
+def test_spec_masks_are_on_in_training_and_off_at_evaluation():
+    mask = augment.SpecMask(2, 8, 2, 0.1)
+    x = torch.randn(4, 1, 64, 251)
+    mask.train()
+    assert (mask(x) == 0).any()
+    mask.eval()
+    assert torch.equal(mask(x), x)
+    model = build_model(model_config("logmel-cnn", 3)).eval()
+    wave = torch.randn(2, 80000)
+    assert torch.equal(model(wave), model(wave))  # evaluation is deterministic: no masks, no dropout
+
+
+def test_the_recipe_trains_through_the_registry_and_predicts_short_and_long(tmp_path):
+    ds = open_dataset(make_class_folders(tmp_path / "tiny", per_class=10, seconds=2.0, sr=16000))
+    prep = TINY_PREP.__class__(sample_rate=16000, duration=2.0, window=16000, hop=8000)
+    config = TrainConfig(model="logmel-cnn", epochs=2, batch_size=8, cv_folds=(2, 3), prep=prep,
+                         dataset_id=ds.fingerprint())
+    assert (config.optimizer, config.schedule, config.augment, config.precision) == ("adamw", "onecycle", "recipe", "bf16")
+    assert json.loads(config.to_json())["augment"] == "recipe" and TrainConfig.from_dict(config.to_dict()) == config
+    run = train_run(config, prepare(ds, prep), root=tmp_path / "ck", show_bar=False)
+    assert run.is_complete()
+    ens = FoldEnsemble(config, ds.classes, (2, 3), tuple(run.fold_model(f).model for f in (2, 3)))
+    rng = np.random.default_rng(0)
+    one_second = predict_audio(ens, rng.standard_normal((1, 16000)).astype(np.float32), 16000)
+    assert "over_time" not in one_second and abs(one_second["ensemble"].sum() - 1) < 1e-5
+    thirty = predict_audio(ens, rng.standard_normal((2, 30 * 44100)).astype(np.float32), 44100)
+    assert len(thirty["over_time"]["start_s"]) == 13  # 2 s windows every 2.5 s, and the 0.5 s tail as it is
+    assert np.isfinite(thirty["over_time"]["ensemble"]).all()
+
+
+def fake_run(root, epochs: int, val_acc: float, folds=(2, 3)) -> Run:
+    config = TrainConfig(model="cnn", epochs=epochs, cv_folds=folds, dataset_id="d")
+    run = Run.of(config, root)
+    run.write_config(config)
+    for f in folds:
+        run.save_weights(f, "best", {"state_dict": {}, "model_config": {}})
+        run.write_history(f, [{"epoch": 1}])
+    run.write_results({"classes": ["a", "b"], "folds": {str(f): {} for f in folds},
+                       "summary": {"training": {"val_acc": {"mean": val_acc}}}})
+    return run
+
+
+def test_the_default_run_is_the_best_by_validation_never_the_newest(tmp_path):
+    good = fake_run(tmp_path, 100, 0.90)
+    quick = fake_run(tmp_path, 2, 0.40)  # newer, worse: must not become the default
+    assert runs.default_run(tmp_path) == good
+    better = fake_run(tmp_path, 120, 0.95)
+    assert runs.default_run(tmp_path) == better
+    with pytest.raises(FileNotFoundError):
+        runs.default_run(tmp_path, classes=["x", "y"])  # no run of that class set
+    assert quick != runs.default_run(tmp_path)
