@@ -47,6 +47,38 @@ def import_heavy_modules() -> None:
         import audioclf.plots  # noqa: F401
         import audioclf.runs  # noqa: F401
 
+        global _TUNED
+        if not _TUNED:
+            _TUNED = True
+            _tune_server(torch)
+
+
+_TUNED = False
+THREADS_ENV = "AUDIOCLF_SERVER_THREADS"
+
+
+def _tune_server(torch) -> None:
+    """Once per server process, after the heavy imports (bench/load.py measured each):
+
+    - torch computes with one thread per script run (`$AUDIOCLF_SERVER_THREADS` to change it). With its
+      default of one thread per core, a prediction's threads spin waiting for each other whenever another
+      process (a training job) or another session holds a core: 0.15-2 s per 5 s clip instead of
+      0.04-0.09 s on one thread on this 2-core machine. Sessions classify in parallel anyway, each in its
+      own script thread.
+    - The objects that exist now (modules, torch, pandas, plotly: about 300 k of them; a full collection of them took 0.3-0.6 s here) are moved out of the
+      garbage collector's sight (gc.freeze), so that a full collection, which holds the GIL and so stalls
+      every session, walks only what the script runs create.
+    """
+    import gc
+    import os
+
+    try:
+        torch.set_num_threads(max(1, int(os.environ.get(THREADS_ENV, "1"))))
+    except ValueError:
+        torch.set_num_threads(1)
+    gc.collect()
+    gc.freeze()
+
 
 # --- dataset choice --------------------------------------------------------------------------------
 
