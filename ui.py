@@ -203,6 +203,23 @@ def fold_model(run: Run, fold: int):
     return _fold_model(str(run.path), fold, run.weights_stamp(), device())
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _predict_runs(root: str, stamp: tuple) -> list[tuple[Run, str]]:
+    from audioclf.runs import predict_choices
+
+    return [(r, run_label(r)) for r in predict_choices(Path(root))]
+
+
+def predict_runs() -> list[tuple[Run, str]]:
+    """The Predict page's runs (`runs.predict_choices`) with their labels, read again only when the
+    store changes (`runs.store_stamp`): reading every run's config.json and results.json on every
+    rerun of every session cost 30-40 ms of CPU per rerun under load (bench/load.py)."""
+    from audioclf.runs import store_stamp
+
+    root = store.checkpoints_dir()
+    return _predict_runs(str(root.resolve()), store_stamp(root))
+
+
 def run_label(run: Run) -> str:
     from audioclf.runs import describe
 

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from audioclf import plots, runs
+from audioclf import plots
 from audioclf.errors import UserError
 from audioclf.inference import predict_file, top_k
 from audioclf.store import Run
@@ -14,16 +14,12 @@ st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel
             "does their ensemble (the mean of their probabilities). A clip longer than 5 s is also classified "
             "5 s at a time. Your audio stays in memory; nothing is saved.")
 
-candidates = runs.complete_first(runs.runs_with_weights())
-if not candidates:
+choices = ui.predict_runs()  # the best complete run by validation accuracy first (cached until the store changes)
+if not choices:
     ui.no_runs_message("Predicting needs a trained run")
     st.stop()
-try:  # the best complete run by validation accuracy comes first
-    best_run = runs.default_run()
-    candidates = [best_run] + [r for r in candidates if r != best_run]
-except FileNotFoundError:
-    pass
-run = st.selectbox("Model run", candidates, format_func=ui.run_label, key="predict_run",
+labels = dict(choices)
+run = st.selectbox("Model run", list(labels), format_func=labels.get, key="predict_run",
                    help="The best fully trained run (by validation accuracy) first, then fully trained runs, "
                         "newest first. Each run holds one model per validation fold.")
 
