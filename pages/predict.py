@@ -60,9 +60,11 @@ with left:
     st.plotly_chart(plots.proba_figure(per_model, classes, k=min(5, len(classes))), key="proba")
 with right:
     st.markdown("**Top 3 per model**")
-    st.dataframe(ui.as_table([{"model": m, **{f"#{i + 1}": f"{c} ({p:.2f})"
-                                              for i, (c, p) in enumerate(top_k(np.asarray(v), classes, 3))}}
-                              for m, v in per_model.items()]), hide_index=True)
+    # A static table: the interactive grid (st.dataframe) cost the browser about 1 s of CPU the first
+    # time and 0.2 s after, for five rows (bench/load.py; five sessions' browsers share 2 cores there).
+    st.table(ui.as_table([{"model": m, **{f"#{i + 1}": f"{c} ({p:.2f})"
+                                          for i, (c, p) in enumerate(top_k(np.asarray(v), classes, 3))}}
+                          for m, v in per_model.items()]).set_index("model"))
 
 if "over_time" in result:
     st.markdown(f"**Over time**: the clip is {result['duration_s']:.1f} s long, so it was also classified 5 s at a "

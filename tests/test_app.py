@@ -63,7 +63,7 @@ def charts(at: AppTest) -> int:
 
 
 def table_with(at: AppTest, column: str):
-    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    frames = [d.value for d in [*at.dataframe, *at.table] if column in d.value.columns]
     assert frames, f"no table with a {column!r} column"
     return frames[0]
 
@@ -182,7 +182,7 @@ def test_predict_classifies_an_uploaded_clip(use):
     assert verdict and verdict.group(1) in appdata.CLASSES
     assert charts(at) == 1  # top classes; a 1 s clip has no result over time
     top3 = table_with(at, "#1")
-    assert top3["model"].tolist()[-1] == "ensemble" and top3["#1"].iloc[-1].startswith(verdict.group(1))
+    assert top3.index.tolist()[-1] == "ensemble" and top3["#1"].iloc[-1].startswith(verdict.group(1))
 
 
 def test_predict_a_long_clip_over_time(use):
