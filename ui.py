@@ -132,7 +132,7 @@ def require_dataset() -> Dataset:
     else:
         st.info("No dataset is chosen yet. This page needs one.")
     st.markdown("Choose a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
-    st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
+    st.page_link("app_pages/overview.py", label="Go to Overview", icon=":material/home:")
     st.stop()
 
 
@@ -212,12 +212,10 @@ def _predict_runs(root: str, stamp: tuple) -> list[tuple[Run, str]]:
 
 def predict_runs() -> list[tuple[Run, str]]:
     """The Predict page's runs (`runs.predict_choices`) with their labels, read again only when the
-    store changes (`runs.store_stamp`): reading every run's config.json and results.json on every
+    store changes (`store.store_stamp`): reading every run's config.json and results.json on every
     rerun of every session cost 30-40 ms of CPU per rerun under load (bench/load.py)."""
-    from audioclf.runs import store_stamp
-
     root = store.checkpoints_dir()
-    return _predict_runs(str(root.resolve()), store_stamp(root))
+    return _predict_runs(str(root.resolve()), store.store_stamp(root))
 
 
 def run_label(run: Run) -> str:
@@ -232,7 +230,7 @@ def run_label(run: Run) -> str:
 def no_runs_message(what: str = "This page needs a trained run") -> None:
     st.info(f"{what}, and there is none in `{store.checkpoints_dir().resolve()}` yet. "
             "Train one on the **Train** page (a couple of epochs is enough to try the app).")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
 
 
 def describe_progress(job) -> tuple[float, str]:

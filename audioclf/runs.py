@@ -5,7 +5,6 @@ Everything here reads the run folders (see `audioclf.store`) and returns plain l
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from . import store
@@ -77,41 +76,6 @@ def predict_choices(root: Path | None = None) -> list[Run]:
     except FileNotFoundError:
         return candidates
     return [best] + [r for r in candidates if r != best]
-
-
-def store_stamp(root: Path | None = None) -> tuple:
-    """Changes whenever the answer of a run query (the lists above, `describe`) can change: the store's
-    run folders with the modification times of their config.json, results.json and fold folders.
-
-    Every file in the store is written to a temporary name and renamed into place (`store`), which
-    changes its folder's modification time, so a new, removed or rewritten best.pt, final.pt or
-    history.json shows in its fold folder's time. A few dozen stat calls (under a millisecond for the
-    reference store), against parsing every run's config.json and results.json (7-40 ms per query,
-    measured with bench/load.py): a key for caching the queries."""
-    root = root or store.checkpoints_dir()
-    out = []
-    try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
-    except OSError:
-        return ()
-    for entry in entries:
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        row = [entry.name]
-        for name in ("config.json", "results.json"):
-            try:
-                row.append(os.stat(os.path.join(entry.path, name)).st_mtime_ns)
-            except OSError:
-                row.append(None)
-        if row[1] is None:  # not a run folder (yet)
-            continue
-        try:
-            row += sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(entry.path)
-                          if e.name.startswith("fold") and e.is_dir())
-        except OSError:
-            pass
-        out.append(tuple(row))
-    return tuple(out)
 
 
 def newest_per_label(runs: list[Run]) -> list[Run]:

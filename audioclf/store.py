@@ -401,6 +401,42 @@ class Run:
         return False
 
 
+def store_stamp(root: Path | None = None) -> tuple:
+    """Changes whenever the answer of a run query (`audioclf.runs`: the run lists, `describe`) can
+    change: the store's run folders with the modification times of their config.json, results.json
+    and fold folders.
+
+    Every file in the store is written to a temporary name and renamed into place (`atomic_write_bytes`),
+    which changes its folder's modification time, so a new, removed or rewritten best.pt, final.pt or
+    history.json shows in its fold folder's time. A few dozen stat calls (under a millisecond for the
+    reference store), against parsing every run's config.json and results.json (7-40 ms per query,
+    measured with bench/load.py): a key for caching the queries."""
+    root = root or checkpoints_dir()
+    try:
+        folders = sorted((e for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")),
+                         key=lambda e: e.name)
+    except OSError:
+        return ()
+    out = []
+    for entry in folders:
+        run = Run(entry.path)
+        row: list = [entry.name]
+        for path in (run.config_file, run.results_file):
+            try:
+                row.append(path.stat().st_mtime_ns)
+            except OSError:
+                row.append(None)
+        if row[1] is None:  # not a run folder (yet)
+            continue
+        try:
+            row += sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(entry.path)
+                          if e.name.startswith("fold") and e.is_dir())
+        except OSError:
+            pass
+        out.append(tuple(row))
+    return tuple(out)
+
+
 def list_runs(root: Path | None = None) -> list[Run]:
     """The runs in the store, newest first."""
     root = root or checkpoints_dir()

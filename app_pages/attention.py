@@ -1,0 +1,124 @@
+"""Attention: where the transformer's CLS token listens in a clip, per block and head."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+import ui
+from audioclf import plots, runs
+from audioclf.attention import attention_view
+from audioclf.audio import AudioError, load_audio
+from audioclf.errors import UserError
+from audioclf.features import waveform
+from audioclf.store import Run
+
+st.title("Attention")
+st.markdown(
+    "The transformer turns a clip into **128 tokens** (short stretches of the 9 stacked one-second windows) "
+    "plus a **CLS token** whose output is classified. Each of its 2 blocks lets every token attend to every "
+    "other, in 1, 2 or 4 **heads**. Below: how much the CLS token attends to each moment of the clip, then "
+    "every block's full attention matrix per head, then the same clip under the 1-, 2- and 4-head models.")
+
+transformer_runs = runs.complete_first(runs.runs_with_weights(attention=True))
+if not transformer_runs:
+    ui.no_runs_message("The attention view needs a trained transformer run (the CNN has no attention)")
+    st.stop()
+
+
+@st.cache_data(max_entries=32, show_spinner="Running the model…")
+def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
+    r = Run(run)
+    return attention_view(ui.fold_model(r, fold).model, torch.from_numpy(wave), r.config.prep)
+
+
+c = st.columns(2)
+run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_label, key="att_run")
+cfg = run.config
+folds = run.folds_with_weights()
+fold = c[1].selectbox("Fold model", folds, format_func=lambda f: f"fold {f} (validated on fold {f})", key="att_fold")
+
+ds, _ = ui.dataset_or_error()
+same_data = ds is not None and ds.fingerprint() == cfg.dataset_id
+sources = (["test"] if same_data else []) + ["upload"]
+source = st.radio("Clip", sources, horizontal=True, key="att_source",
+                  format_func={"test": f"a test clip (fold {cfg.test_fold}, never trained on)",
+                               "upload": "upload a clip"}.get)
+if not same_data:
+    st.caption(f"Test clips need the data this run was trained on (`{cfg.dataset_id}`) chosen in the sidebar; "
+               "you can upload a clip instead.")
+
+true_class = None
+if source == "test":
+    test_clips = [clip for clip in ds.clips if clip.fold == cfg.test_fold]
+    i = st.selectbox("Test clip", range(len(test_clips)), key="att_clip",
+                     format_func=lambda k: f"{test_clips[k].path.name} ({ds.classes[test_clips[k].label]})")
+    clip = test_clips[i]
+    try:
+        view = ui.clip_view(str(clip.path), clip.path.stat().st_mtime_ns, cfg.prep)
+    except AudioError as e:
+        st.error(f"This clip can't be decoded: {e}")
+        st.stop()
+    wave, true_class = view["wave"], ds.classes[clip.label]
+    st.audio(str(clip.path), format=ui.audio_mime(clip.path.name))
+else:
+    got = ui.read_upload(st.file_uploader("Upload a clip (wav, flac, ogg, mp3)", type=ui.AUDIO_TYPES,
+                                          key="att_upload"))
+    if got is None:
+        st.info("Upload a clip to see where the model listens.")
+        st.stop()
+    data, name = got
+    try:
+        arr, sr = load_audio(data, name=ui.plain(name))  # the name labels messages
+    except AudioError as e:
+        st.error(str(e))
+        st.stop()
+    wave = waveform(arr, sr, cfg.prep).numpy()
+    st.audio(data, format=ui.audio_mime(name))
+
+try:
+    out = maps(str(run.path), fold, run.weights_stamp(), wave)
+    classes = ui.fold_model(run, fold).classes
+except UserError as e:
+    st.error(f"This run's model can't be used: {e}")
+    st.stop()
+best = int(np.argmax(out["proba"]))
+verdict = f"Predicted **{classes[best]}** ({out['proba'][best]:.2f})"
+if true_class:
+    verdict += f"; the clip is **{true_class}** " + ("✔" if true_class == classes[best] else "✖")
+st.markdown(verdict)
+
+st.subheader("The CLS token's attention over the clip")
+st.caption("How much of the CLS token's attention goes to each moment of the clip, compared with attention "
+           "spread evenly over the tokens (the dotted line at 1): at 2 a moment gets twice its even share, at "
+           "0.5 half. One line per head of the last block; click a legend entry to add the first block's. "
+           "An untrained model stays close to 1.")
+st.plotly_chart(plots.cls_attention_figure(wave, cfg.prep.sample_rate, out["times"], out["density"],
+                                           out["uniform"]), key="cls_attention")
+
+st.subheader("Attention matrices per block and head")
+st.caption("Row: the token that attends (0 = CLS); column: the token it attends to. Bright = more weight.")
+st.plotly_chart(plots.attention_heatmaps(out["attention"]), key="heatmaps")
+
+st.subheader("The same clip under 1, 2 and 4 heads")
+by_heads = {}
+for r in transformer_runs:  # newest first; prefer the chosen run for its head count
+    rc = r.config
+    if (rc.model == cfg.model and rc.dataset_id == cfg.dataset_id and rc.prep == cfg.prep
+            and (rc.heads not in by_heads or r == run)):
+        by_heads[rc.heads] = r
+shown = [h for h in (1, 2, 4) if h in by_heads]
+missing = [h for h in (1, 2, 4) if h not in by_heads]
+if missing:
+    st.caption(f"No trained {', '.join(map(str, missing))}-head transformer on this data yet: train one on "
+               "the Train page to see it here.")
+for col, heads in zip(st.columns(max(1, len(shown))), shown):
+    r = by_heads[heads]
+    f = runs.fold_for(r, fold)
+    o = maps(str(r.path), f, r.weights_stamp(), wave)
+    k = int(np.argmax(o["proba"]))
+    with col:
+        st.markdown(f"**{heads} head{'s' * (heads > 1)}** (fold {f}): {classes[k]} ({o['proba'][k]:.2f})")
+        blocks = o["density"].shape[0]
+        st.plotly_chart(plots.cls_attention_figure(wave, cfg.prep.sample_rate, o["times"], o["density"][-1:],
+                                                   o["uniform"], first_block=blocks, height=400),
+                        key=f"side-{heads}")

@@ -1,0 +1,160 @@
+"""Train: start training in a background process, follow every job live, cancel or resume it."""
+import streamlit as st
+import torch
+
+import ui
+from audioclf import jobs, plots, runs
+from audioclf.config import TrainConfig
+from audioclf.errors import UserError
+from audioclf.models import MODELS
+
+LR_CHOICES = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
+STATUS = {"starting": ":blue[● starting]", "running": ":blue[● running]", "done": ":green[✔ done]",
+          "failed": ":red[✖ failed]", "cancelled": ":orange[■ cancelled]", "stopped": ":orange[■ stopped]"}
+FOCUS_KEY = "train_focus"
+NOTICE_KEY = "train_notice"
+
+st.title("Train")
+st.markdown(
+    "Training runs in a **background process**: it keeps going if you switch pages, reload or close the tab, "
+    "and every open tab shows it. Fold 1 is the test set; one model is trained per validation fold. "
+    "Finished epochs and folds are saved as they complete, so a cancelled run resumes where it stopped, "
+    "and a configuration that is already trained is loaded instead of trained again.")
+
+ds, err = ui.dataset_or_error()
+
+
+def launch_form() -> None:
+    if ds is None:
+        st.warning(f"The dataset folder can't be used: {err}" if err else
+                   "Choose a dataset first (sidebar, or download one on Overview) to train a model.")
+        return
+    test_fold = TrainConfig().test_fold
+    cv_folds = [f for f in ds.folds if f != test_fold]
+    with st.container(border=True):
+        st.markdown(f"**New training run** on {ds.name} ({len(ds)} clips, {len(ds.classes)} classes)")
+        c = st.columns(4)
+        model = c[0].selectbox("Model", list(MODELS), key="train_model",
+                               help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
+        spec = MODELS[model]
+        options = {}
+        for name, opt in spec.options.items():  # each of the model's own settings, from the registry
+            choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
+            options[name] = c[1].selectbox(name.replace("_", " ").capitalize(), choices,
+                                           index=choices.index(opt.default), key=f"train_{model}_{name}",
+                                           help=opt.help)
+        if not spec.options:
+            c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
+                           help=f"The {model} model has no options of its own.")
+        epochs = c[2].number_input("Epochs", 1, 1000, 100, key="train_epochs",
+                                   help="The report trains 100 epochs per fold.")
+        lr_choices = sorted(set(LR_CHOICES) | {spec.lr}, reverse=True)
+        lr = c[3].selectbox("Learning rate", lr_choices, index=lr_choices.index(spec.lr),
+                            key=f"train_lr_{model}", format_func="{:g}".format,
+                            help=f"Adam's step size; the {model} model's default is {spec.lr:g}.")
+        c = st.columns([1, 2, 1, 1])
+        batch = c[0].number_input("Batch size", 1, 512, 32, key="train_batch")
+        folds = c[1].multiselect("Validation folds to train now", cv_folds, default=cv_folds, key="train_folds",
+                                 help="One model per fold. Train a few now and the rest later: finished folds "
+                                      "are kept.")
+        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+            ["mps"] if torch.backends.mps.is_available() else [])
+        device = c[2].selectbox("Device", devices, key="train_device",
+                                help=f"auto picks the GPU when there is one; here: {ui.device_name()}.")
+        with c[3]:
+            st.write("")
+            start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
+                              disabled=not folds, use_container_width=True)
+        if not folds:
+            st.caption("Pick at least one validation fold.")
+    if start:
+        try:
+            config = TrainConfig(model=model, options=tuple(options.items()), epochs=int(epochs), lr=lr,
+                                 batch_size=int(batch), test_fold=test_fold, cv_folds=tuple(cv_folds),
+                                 dataset_id=ds.fingerprint())
+            config.check_folds(ds.folds, folds)
+            request = jobs.JobRequest(config, data=ds.root, folds=tuple(sorted(folds)), device=device,
+                                      subset=ds.name if ds.name in ("esc10", "esc50") else "esc10")
+            result = jobs.launch(request)
+        except (UserError, OSError) as e:
+            st.error(f"Could not start training: {e}")
+            return
+        st.session_state[FOCUS_KEY] = result.job.run.name  # the details box below shows it
+        st.session_state[NOTICE_KEY] = {
+            "started": ("success", f"Started {result.job.label}. Follow it below; it keeps running if you leave."),
+            "running": ("info", f"{result.job.label} with these settings is already training (shown below); "
+                                "no second copy was started."),
+            "cached": ("success", f"{result.job.label} with these settings is already trained: its results are "
+                                  "below, nothing was retrained."),
+        }[result.outcome]
+
+
+def job_panel(job: jobs.Job) -> None:
+    cfg = job.config
+    with st.container(border=True):
+        head = st.columns([6, 2, 2], vertical_alignment="center")
+        head[0].markdown(f"**{cfg.label}** · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} · lr {cfg.lr:g} · "
+                         f"batch {cfg.batch_size} · folds {', '.join(map(str, cfg.cv_folds))} · "
+                         f"`{job.run.name}`")
+        head[1].markdown(f"**{STATUS.get(job.status, job.status)}**")
+        if job.active:
+            head[2].button("Cancel", key=f"cancel-{job.run.name}", icon=":material/stop:",
+                           on_click=jobs.cancel, args=(job.run,), help="Stop it; finished epochs and folds are kept.")
+        elif job.resumable:
+            head[2].button("Resume", key=f"resume-{job.run.name}", icon=":material/play_arrow:",
+                           on_click=jobs.relaunch, args=(job.run,), help="Continue from the last finished epoch.")
+        fraction, text = ui.describe_progress(job)
+        st.progress(fraction, text=text or job.status)
+        hist = runs.histories(job.run)
+        if hist:
+            st.plotly_chart(plots.curves_figure({f"fold {f}": h for f, h in hist.items()}),
+                            key=f"curves-{job.run.name}")
+        if job.status == "failed":
+            st.error(f"Training failed: {job.message or 'see the log below'}")
+            st.code(jobs.log_tail(job.run, 15) or "(no log)", language=None)
+        res = runs.results(job.run)
+        if res and res.get("folds") and not job.active:
+            st.markdown(f"**Test-fold results** (accuracy on fold {cfg.test_fold} of each fold's best-validation model)")
+            st.dataframe(ui.styled(runs.fold_table(res), ui.FOLD_COLUMNS), hide_index=True)
+            st.page_link("app_pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
+
+
+def jobs_view() -> None:
+    all_jobs = jobs.list_jobs()
+    active = [j for j in all_jobs if j.active]
+    was_active = st.session_state.get("train_active", [])
+    st.session_state["train_active"] = [j.run.name for j in active]
+    if set(was_active) - {j.run.name for j in active}:
+        st.rerun()  # a job just finished: redraw the page (and stop polling when none is left)
+    st.subheader("Running now")
+    if not active:
+        st.caption("No training is running.")
+    for job in active:
+        job_panel(job)
+    st.subheader("All runs")
+    if not all_jobs:
+        st.caption("No run yet: start one above.")
+        return
+    st.dataframe(ui.as_table([{**runs.run_row(j.run, j.status),
+                               "progress": ui.describe_progress(j)[1]} for j in all_jobs]), hide_index=True,
+                 column_config={"lr": st.column_config.NumberColumn(format="%g")})
+    names = [j.run.name for j in all_jobs]
+    focus = st.session_state.pop(FOCUS_KEY, None)
+    if focus in names:
+        st.session_state["train_details"] = focus
+    pick = st.selectbox("Details of", names, key="train_details",
+                        format_func=lambda n: f"{all_jobs[names.index(n)].label} · {all_jobs[names.index(n)].status}"
+                                              f" · {n}")
+    job = all_jobs[names.index(pick)]
+    if job.active:
+        st.caption("It is training: see it above, under Running now.")
+    else:
+        job_panel(job)
+
+
+launch_form()
+notice = st.session_state.pop(NOTICE_KEY, None)
+if notice:
+    getattr(st, notice[0])(notice[1])
+any_active = any(j.active for j in jobs.list_jobs())
+st.fragment(run_every=2.0 if any_active else None)(jobs_view)()
