@@ -198,6 +198,9 @@ ANSWER_JS = """([name, run]) => {
                   .find(t => t.includes('Predicted:'));
   return alert || null;
 }"""
+# Checked every 50 ms (adds 25 ms on average to a time): polling on every animation frame, as
+# Playwright does by default, made 5 pages' checks a good part of the browser's CPU on 2 cores.
+POLL_MS = 50
 IDLE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
@@ -207,7 +210,7 @@ async def open_predict(context, url: str):
     await page.goto(f"{url}/predict")
     await page.get_by_role("heading", name="Predict").first.wait_for()
     await page.locator('[data-testid="stFileUploader"]').first.wait_for()
-    await page.wait_for_function(IDLE_JS)
+    await page.wait_for_function(IDLE_JS, polling=POLL_MS)
     return page
 
 
@@ -215,10 +218,10 @@ async def upload(page, clip: Path, run_name: str) -> tuple[float, float, str]:
     """Hand `clip` to the uploader; seconds until its answer is shown and until the run is over."""
     t0 = time.perf_counter()
     await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
-    handle = await page.wait_for_function(ANSWER_JS, arg=[clip.name, run_name], timeout=120_000, polling="raf")
+    handle = await page.wait_for_function(ANSWER_JS, arg=[clip.name, run_name], timeout=120_000, polling=POLL_MS)
     answer = time.perf_counter() - t0
     text = await handle.json_value()
-    await page.wait_for_function(IDLE_JS, timeout=120_000)
+    await page.wait_for_function(IDLE_JS, timeout=120_000, polling=POLL_MS)
     return answer, time.perf_counter() - t0, text
 
 
@@ -238,14 +241,56 @@ async def session(browser, url: str, clips: list[Path], others: list[str], run_n
                      "predicted": got[0], "probability": got[1], "expected": list(want[clip.name]),
                      "matches_cli": got == want[clip.name],
                      "exceptions": await page.locator('[data-testid="stException"]').count(),
+                     "exception_text": [t[:500] for t in await page.locator('[data-testid="stException"]').all_inner_texts()],
                      "others_seen": [o for o in others if o in body]})
         await asyncio.sleep(pause)
-    await context.close()
-    return rows
+    return rows  # the context stays open until the CPU use is read (its renderer would take its count with it)
+
+
+def cpu_snapshot() -> dict:
+    """CPU seconds used so far by each process (pid -> (command, seconds)) and by the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        procs[int(d.name)] = (cmd, (int(fields[11]) + int(fields[12])) / tick, int(fields[1]))
+    cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return {"procs": procs, "busy": (sum(cpu) - cpu[3] - cpu[4]) / tick, "all": sum(cpu) / tick,
+            "time": time.perf_counter()}
+
+
+ROLES = {}  # pid -> role, filled in by run_case: "server", "training job"
+
+
+def cpu_delta(a: dict, b: dict) -> dict:
+    """CPU seconds between two snapshots per role: the app server, the training job, the browser,
+    this bench, everything else; and the machine's busy share."""
+    out: dict[str, float] = {}
+    for pid, (cmd, secs, ppid) in b["procs"].items():
+        used = secs - a["procs"].get(pid, (None, 0.0, 0))[1]
+        if used <= 0:
+            continue
+        role = ROLES.get(pid) or ROLES.get(ppid)
+        if role is None:
+            kind = re.search(r"--type=([\w-]+)", cmd)
+            role = (f"browser ({kind.group(1) if kind else 'main'})" if "chrom" in cmd else "bench (this script, playwright)" if pid == os.getpid()
+                    or ppid == os.getpid() or "playwright" in cmd else "other processes")
+        out[role] = out.get(role, 0.0) + used
+    wall = b["time"] - a["time"]
+    busy = (b["busy"] - a["busy"]) / max(b["all"] - a["all"], 1e-9)
+    return {"wall_s": round(wall, 2), "machine_busy": round(busy, 3),
+            "cpu_s": {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}}
 
 
 async def drive(url: str, assignment: list[list[Path]], run_name: str, want: dict, pause: float,
-                warm_clip: Path) -> tuple[list[list[dict]], float]:
+                warm_clip: Path) -> tuple[list[list[dict]], float, dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -267,13 +312,23 @@ async def drive(url: str, assignment: list[list[Path]], run_name: str, want: dic
             for t in tasks:
                 if t.done() and t.exception():
                     raise t.exception()
+        cpu0 = cpu_snapshot()
         start.set()
         results = await asyncio.gather(*tasks)
+        cpu = cpu_delta(cpu0, cpu_snapshot())
         await browser.close()
-    return results, first
+    return results, first, cpu
 
 
 # --- figures ---------------------------------------------------------------------------------------
+
+def _find_all(text: str, sub: str) -> list[int]:
+    out, i = [], text.find(sub)
+    while i >= 0:
+        out.append(i)
+        i = text.find(sub, i + 1)
+    return out
+
 
 def pct(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank) of `values`."""
@@ -299,8 +354,9 @@ def breakdown(timings: Path, since: float) -> dict:
 def run_case(args, sessions: int, train: bool, run: Path, clips: list[Path], want: dict, warm_clip: Path) -> dict:
     base = Path(tempfile.mkdtemp(prefix="audioclf-load-"))
     try:
-        store = make_store(base, [run] if args.run else sorted(p for p in (ROOT / "checkpoints").iterdir()
-                                                               if (p / "config.json").is_file()))
+        from audioclf.store import list_runs
+
+        store = make_store(base, [run] if args.run else [r.path for r in list_runs(ROOT / "checkpoints")])
         data_root = base / "data"
         data_root.mkdir()
         env = {**os.environ, "AUDIOCLF_CHECKPOINTS": str(store), "AUDIOCLF_CACHE": str(base / "cache"),
@@ -322,7 +378,11 @@ def run_case(args, sessions: int, train: bool, run: Path, clips: list[Path], wan
             try:
                 assignment = [clips[i * args.clips:(i + 1) * args.clips] for i in range(sessions)]
                 since = time.time()
-                results, first = asyncio.run(drive(server.url, assignment, run.name, want, args.pause, warm_clip))
+                ROLES.clear()
+                ROLES[server.proc.pid] = "app server"
+                if training is not None:
+                    ROLES[int(training.job_record().get("pid") or 0)] = "training job"
+                results, first, cpu = asyncio.run(drive(server.url, assignment, run.name, want, args.pause, warm_clip))
                 load = os.getloadavg()[0]
             finally:
                 server.stop()
@@ -347,9 +407,10 @@ def run_case(args, sessions: int, train: bool, run: Path, clips: list[Path], wan
                 "exceptions": sum(r["exceptions"] for r in rows),
                 "cross_session_names": sum(len(r["others_seen"]) for r in rows),
                 "tracebacks_in_server_log": server_log.count("Traceback"),
+                "server_log_tracebacks": [server_log[i:i + 3000] for i in _find_all(server_log, "Traceback")][:3],
                 "load_avg_1min_after": round(load, 2),
                 "training_epochs_during": progress.get("epoch"),
-                "breakdown": breakdown(base / "timings.jsonl", since), "per_upload": rows}
+                "breakdown": breakdown(base / "timings.jsonl", since), "cpu_during": cpu, "per_upload": rows}
         return case
     finally:
         if args.keep:
@@ -467,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"exceptions {case['exceptions']}; other names {case['cross_session_names']}; "
                       f"tracebacks {case['tracebacks_in_server_log']}", flush=True)
                 print("   breakdown:", json.dumps(case["breakdown"]), flush=True)
+                print("   cpu:", json.dumps(case["cpu_during"]), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
