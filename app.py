@@ -15,4 +15,5 @@ page = st.navigation([
     st.Page("pages/predict.py", title="Predict", icon=":material/hearing:"),
 ])
 ui.sidebar()
-page.run()
+with ui.pages_of_the_app():
+    page.run()

@@ -4,8 +4,10 @@ Layout and caching only; the work is done by `audioclf`.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import streamlit as st
@@ -51,6 +53,30 @@ def import_heavy_modules() -> None:
         if not _TUNED:
             _TUNED = True
             _tune_server(torch)
+
+
+_LOCAL = threading.local()  # per script-run thread: whether app.py is running this page
+
+
+@contextlib.contextmanager
+def pages_of_the_app() -> Iterator[None]:
+    """app.py runs the chosen page inside this, so that the page knows it was set up."""
+    _LOCAL.in_app = True
+    try:
+        yield
+    finally:
+        _LOCAL.in_app = False
+
+
+def page_guard() -> None:
+    """Set up what app.py would when a page runs without it: Streamlit (1.67) treats a folder named
+    pages/ as old-style pages until some session has called st.navigation, so a page's URL opened
+    first on a fresh server runs the page script alone (no import lock, no session defaults, no
+    sidebar)."""
+    if not getattr(_LOCAL, "in_app", False):
+        import_heavy_modules()
+        init_state()
+        sidebar()
 
 
 _TUNED = False
@@ -132,7 +158,7 @@ def require_dataset() -> Dataset:
     else:
         st.info("No dataset is chosen yet. This page needs one.")
     st.markdown("Choose a dataset folder in the sidebar, or go to **Overview** to download ESC-50.")
-    st.page_link("app_pages/overview.py", label="Go to Overview", icon=":material/home:")
+    st.page_link("pages/overview.py", label="Go to Overview", icon=":material/home:")
     st.stop()
 
 
@@ -230,7 +256,7 @@ def run_label(run: Run) -> str:
 def no_runs_message(what: str = "This page needs a trained run") -> None:
     st.info(f"{what}, and there is none in `{store.checkpoints_dir().resolve()}` yet. "
             "Train one on the **Train** page (a couple of epochs is enough to try the app).")
-    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
 
 
 def describe_progress(job) -> tuple[float, str]:

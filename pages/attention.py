@@ -12,6 +12,8 @@ from audioclf.errors import UserError
 from audioclf.features import waveform
 from audioclf.store import Run
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 st.title("Attention")
 st.markdown(
     "The transformer turns a clip into **128 tokens** (short stretches of the 9 stacked one-second windows) "

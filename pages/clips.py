@@ -8,6 +8,8 @@ from audioclf import plots
 from audioclf.audio import AudioError
 from audioclf.config import PrepConfig
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 PER_PAGE = 8
 PREP = PrepConfig()
 

@@ -4,6 +4,8 @@ import streamlit as st
 import ui
 from audioclf import plots, runs
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 
 st.title("Compare")
 evaluated = runs.evaluated()

@@ -7,6 +7,8 @@ from audioclf.config import TrainConfig
 from audioclf.data import DataError, open_dataset
 from audioclf.roots import ROOTS_ENV, data_roots, resolve_under_roots
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 TEST_FOLD = TrainConfig().test_fold  # the default config's; each run records its own
 
 st.title("audioclf: environmental sound classification")

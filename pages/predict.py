@@ -8,6 +8,8 @@ from audioclf.errors import UserError
 from audioclf.inference import predict_file, top_k
 from audioclf.store import Run
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 st.title("Predict")
 st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel count or length, up to "
             f"{ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "

@@ -8,6 +8,8 @@ from audioclf.config import TrainConfig
 from audioclf.errors import UserError
 from audioclf.models import MODELS
 
+ui.page_guard()  # a page opened first on a fresh server runs without app.py
+
 LR_CHOICES = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
 STATUS = {"starting": ":blue[● starting]", "running": ":blue[● running]", "done": ":green[✔ done]",
           "failed": ":red[✖ failed]", "cancelled": ":orange[■ cancelled]", "stopped": ":orange[■ stopped]"}
