@@ -115,6 +115,25 @@ def check_clips(at, data, runs):
     assert len(at.selectbox(key="clip_choice").options) == 2
 
 
+def test_clip_choice_follows_the_filters(use):
+    """The Clip box's value is the clip itself, so changing a filter never leaves it naming one clip while the
+    plots show another: the caption above the plots names the clip the box names."""
+    use(data=True, runs=False)
+    at = open_page("clips")
+    box = at.selectbox(key="clip_choice")
+    mid = next(o for o in box.options if "(mid," in o)
+    box.select(mid.split("  (")[0]).run()
+    assert at.selectbox(key="clip_choice").value == mid.split("  (")[0]
+    shown = lambda a: next(c.value for c in a.caption if "originally" in c.value)  # noqa: E731
+    assert shown(at).startswith(f"`{mid.split('  (')[0]}`")
+    at.multiselect(key="clip_classes").set_value(["high"]).run()  # the chosen clip is filtered out
+    value = at.selectbox(key="clip_choice").value
+    assert value.startswith("high") and value in [o.split("  (")[0] for o in at.selectbox(key="clip_choice").options]
+    assert shown(at).startswith(f"`{value}`") and "· high ·" in shown(at)
+    at.multiselect(key="clip_classes").set_value(["high", "mid"]).run()
+    assert at.selectbox(key="clip_choice").value == value  # still there: kept
+
+
 def check_train(at, data, runs):
     if data:
         assert at.button(key="train_start").label == "Start training"
