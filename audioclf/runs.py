@@ -120,9 +120,13 @@ def histories(run: Run) -> dict[int, list[dict]]:
 
 
 def mean_pm(summary: dict | None, digits: int = 3) -> str:
-    """'0.812 ± 0.031' from a {'mean', 'std'} dict; '' when absent."""
+    """'0.812 ± 0.031' from a {'mean', 'std'} dict; '' when absent; just '0.812' for a single value
+    (one fold: there is no spread to show)."""
     if not summary or summary.get("mean") is None or math.isnan(summary["mean"]):
         return ""
+    n = summary.get("n", len(summary["values"]) if "values" in summary else None)
+    if n == 1 or summary.get("std") is None:
+        return f"{summary['mean']:.{digits}f}"
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 

@@ -144,8 +144,57 @@ def check_train(at, data, runs):
         assert len(table_with(at, "progress")) == 4
         assert "No training is running." in texts(at, "caption")
         assert any("Test-fold results" in m.value for m in at.markdown)  # details of the newest run
+        # "Details of" names the run only (its status would go stale); the box below shows the status and
+        # the folds this job trained: the 1-head run trained fold 2 only (of cv folds 2 and 3).
+        details = at.selectbox(key="train_details")
+        assert not any(s in o for o in details.options for s in ("running", "done", "cancelled"))
+        one = next(o for o in details.options if o.startswith("transformer-1h"))
+        details.set_value(one.split(" · ")[-1]).run()
+        shown = texts(at, "markdown")
+        assert "✔ done" in shown and "fold 2 · 1 of 1 done" in shown and "folds 2, 3 ·" not in shown
     else:
         assert "No run yet" in texts(at, "caption")
+
+
+def test_train_form_keeps_its_values_across_a_reload(use):
+    """The form's values live in the page address (st.query_params), so a reload (a new session with the same
+    address) starts from them; a value that is no longer valid falls back to the default."""
+    use(data=True, runs=False)
+    at = open_page("train")
+    at.number_input(key="train_epochs").set_value(7).run()
+    at.selectbox(key="train_model").set_value("transformer").run()
+    at.selectbox(key="train_transformer_heads").set_value(2).run()
+    at.multiselect(key="train_folds").set_value([3, 5]).run()
+    saved = {k: at.query_params[k] for k in ("train_epochs", "train_model", "train_transformer_heads", "train_folds")}
+    flat = {k: v if isinstance(v, str) else v[0] for k, v in saved.items()}  # AppTest keeps lists of values
+    assert flat == {"train_epochs": "7", "train_model": "transformer", "train_transformer_heads": "2",
+                    "train_folds": "3,5"}
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=120)
+    reloaded.query_params.update({**saved, "train_batch": "9999"})  # out of range: the default
+    reloaded.run()
+    reloaded.switch_page("pages/train.py").run()
+    assert not reloaded.exception, [e.value for e in reloaded.exception]
+    assert reloaded.number_input(key="train_epochs").value == 7
+    assert reloaded.selectbox(key="train_model").value == "transformer"
+    assert reloaded.selectbox(key="train_transformer_heads").value == 2
+    assert reloaded.multiselect(key="train_folds").value == [3, 5]
+    assert reloaded.number_input(key="train_batch").value == 32
+
+
+def test_progress_text_and_single_fold_figures():
+    from types import SimpleNamespace
+
+    import ui
+    from audioclf import runs
+    from audioclf.jobs import CANCELLED_MESSAGE
+
+    job = SimpleNamespace(status="cancelled", message=CANCELLED_MESSAGE, progress={"folds": [2], "fold": 2,
+                          "epochs": 5, "epoch": 3, "fraction": 0.6}, config=SimpleNamespace(cv_folds=(2, 3, 4, 5)))
+    text = ui.describe_progress(job)[1]
+    assert "cancelled · cancelled" not in text and text.count("cancelled") == 1, text
+    assert runs.mean_pm({"mean": 0.1, "std": 0.0, "n": 1, "values": [0.1]}) == "0.100"
+    assert runs.mean_pm({"mean": 0.5, "std": 0.1, "n": 2, "values": [0.4, 0.6]}) == "0.500 ± 0.100"
 
 
 def check_compare(at, data, runs):
@@ -154,7 +203,10 @@ def check_compare(at, data, runs):
         return
     assert len(at.multiselect(key="compare_runs").value) == 4
     summary = table_with(at, "ensemble accuracy")
-    assert len(summary) == 4 and summary["test accuracy"].str.contains("±").all()
+    assert len(summary) == 4
+    one_fold = summary["folds"] == 1  # the 1- and 2-head runs: one value, no "± 0.000"
+    assert one_fold.any() and not summary["test accuracy"][one_fold].str.contains("±").any()
+    assert summary["test accuracy"][~one_fold].str.contains("±").all()
     assert len(at.get("download_button")) == 2
     assert charts(at) >= 4 + 1 + 3  # curves per run, side by side, confusion + ROC + per class
     at.selectbox(key="detail_run").set_value(at.selectbox(key="detail_run").options[-1]).run()
