@@ -32,7 +32,8 @@ def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
 
 
 c = st.columns(2)
-run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_label, key="att_run")
+run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_label, key="att_run",
+                     index=transformer_runs.index(runs.best(transformer_runs)))  # best complete run, not the newest
 cfg = run.config
 folds = run.folds_with_weights()
 fold = c[1].selectbox("Fold model", folds, format_func=lambda f: f"fold {f} (validated on fold {f})", key="att_fold")
@@ -100,12 +101,10 @@ st.caption("Row: the token that attends (0 = CLS); column: the token it attends 
 st.plotly_chart(plots.attention_heatmaps(out["attention"]), key="heatmaps")
 
 st.subheader("The same clip under 1, 2 and 4 heads")
-by_heads = {}
-for r in transformer_runs:  # newest first; prefer the chosen run for its head count
-    rc = r.config
-    if (rc.model == cfg.model and rc.dataset_id == cfg.dataset_id and rc.prep == cfg.prep
-            and (rc.heads not in by_heads or r == run)):
-        by_heads[rc.heads] = r
+similar = [r for r in transformer_runs
+           if r.config.model == cfg.model and r.config.dataset_id == cfg.dataset_id and r.config.prep == cfg.prep]
+by_heads = {r.config.heads: r for r in runs.best_per_label(similar)}  # the best run per head count...
+by_heads[cfg.heads] = run  # ...and the chosen one for its own
 shown = [h for h in (1, 2, 4) if h in by_heads]
 missing = [h for h in (1, 2, 4) if h not in by_heads]
 if missing:

@@ -15,7 +15,7 @@ st.markdown("Pick runs to compare, e.g. the CNN and the transformer with 1, 2 an
             "each run's **test fold** (fold 1 unless its config says otherwise), which no model saw during "
             "training or model selection.")
 labels = {r.name: ui.run_label(r) for r in evaluated}
-default = [r.name for r in runs.newest_per_label(evaluated)]
+default = [r.name for r in runs.best_per_label(evaluated)]  # best complete run per model, never just the newest
 chosen = st.multiselect("Runs", list(labels), default=default[:4], format_func=labels.get, key="compare_runs")
 if not chosen:
     st.info("Choose at least one run above.")

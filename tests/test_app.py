@@ -197,6 +197,49 @@ def test_progress_text_and_single_fold_figures():
     assert runs.mean_pm({"mean": 0.5, "std": 0.1, "n": 2, "values": [0.4, 0.6]}) == "0.500 ± 0.100"
 
 
+def store_with_a_quick_experiment(app_data, tmp_path, monkeypatch) -> tuple[str, str, str]:
+    """A copy of the test store whose CNN and 4-head runs are listed as shipped (REFERENCE.json), plus a newer,
+    worse copy of each (a quick experiment). Returns the shipped CNN's, the quick CNN's and the shipped
+    4-head transformer's folder names."""
+    import json
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(app_data.checkpoints, root)
+    shipped = {r.config.label: r for r in store.list_runs(root)}
+    for label in ("cnn", "transformer-4h"):
+        quick = root / f"{shipped[label].name}-quick"
+        shutil.copytree(shipped[label].path, quick)
+        res = json.loads((quick / "results.json").read_text())
+        res["summary"]["training"]["val_acc"]["mean"] = 0.0
+        (quick / "results.json").write_text(json.dumps(res))
+        (quick / "config.json").touch()  # the newest
+        os.utime(quick / "config.json", (time.time() + 60, time.time() + 60))
+    (root / "REFERENCE.json").write_text(json.dumps({"runs": {k: {"folder": shipped[k].name}
+                                                               for k in ("cnn", "transformer-4h")}}))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(root))
+    return shipped["cnn"].name, f"{shipped['cnn'].name}-quick", shipped["transformer-4h"].name
+
+
+def test_defaults_are_the_best_runs_and_shipped_ones_wear_a_badge(use, app_data, tmp_path, monkeypatch):
+    from audioclf import runs as runs_
+
+    use(data=True, runs=True)
+    cnn, quick, tr4 = store_with_a_quick_experiment(app_data, tmp_path, monkeypatch)
+    best = [r.name for r in runs_.best_per_label(runs_.evaluated())]
+    assert cnn in best and quick not in best and tr4 in best
+    assert [runs_.is_shipped(r) for r in runs_.evaluated() if r.name in (cnn, quick)] == [False, True]  # newest 1st
+    at = open_page("compare")
+    chosen = at.multiselect(key="compare_runs")
+    assert cnn in chosen.value and quick not in chosen.value
+    labels = [o for o in chosen.options if "★ shipped" in o]
+    assert len(labels) == 2 and all(o.startswith(("cnn ★ shipped", "transformer-4h ★ shipped")) for o in labels)
+    at = open_page("attention")
+    assert at.selectbox(key="att_run").value.name == tr4
+    at = open_page("overview")
+    assert (table_with(at, "shipped")["shipped"] == "★ shipped").sum() == 2
+
+
 def check_compare(at, data, runs):
     if not runs:
         assert "Comparing needs at least one trained and evaluated run" in texts(at, "info")
