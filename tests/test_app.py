@@ -270,6 +270,35 @@ def check_attention(at, data, runs):
         assert "Upload a clip" in texts(at, "info")
 
 
+def figures(at: AppTest) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_attention_pictures_explain_themselves(use):
+    """Heatmaps with axis titles and ticks in seconds, a sequential colour scale from 0, the 1/2/4-head panels on
+    one attention axis, the fold ensemble as a choice, and a 'how to read this' with the measured takeaway."""
+    use(data=True, runs=True)
+    at = open_page("attention")
+    assert at.selectbox(key="att_fold").value == "ensemble" and len(at.selectbox(key="att_fold").options) == 3
+    assert "How to read this" in texts(at, "info") and "20–21 %" in texts(at, "info")
+    figs = figures(at)
+    heat = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    layout = heat["layout"]
+    assert layout["coloraxis"]["cmin"] == 0
+    assert [c[1].lower() for c in layout["coloraxis"]["colorscale"]][0] == "#440154"  # Viridis: dark at 0
+    def titles(axis: str) -> str:
+        return " ".join(v["title"]["text"] for k, v in layout.items() if k.startswith(axis) and "title" in v)
+    assert "key token" in titles("xaxis") and "query token" in titles("yaxis")
+    assert layout["xaxis"]["ticktext"][0] == "CLS" and layout["xaxis"]["ticktext"][1].endswith(" s")
+    side = figs[-3:]  # 1, 2 and 4 heads
+    ranges = {tuple(f["layout"]["yaxis2"]["range"]) for f in side}
+    assert len(ranges) == 1 and min(ranges)[0] == 0
+    at.selectbox(key="att_fold").set_value(2).run()
+    assert not at.exception and len(figures(at)) == 2 + 3
+
+
 def check_predict(at, data, runs):
     if not runs:
         assert "Predicting needs a trained run" in texts(at, "info")
