@@ -341,5 +341,10 @@ def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 
     return df.style.format(na_rep="").format(f"{{:.{digits}f}}", subset=floats, na_rep="")
 
 
+def table_height(rows: int, most: int = 12) -> int | str:
+    """A st.dataframe height that shows up to `most` rows and scrolls beyond, its header kept in view."""
+    return "auto" if rows <= most else 35 * (most + 1) + 3
+
+
 def fmt_float(x, digits: int = 3) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"

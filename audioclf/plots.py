@@ -70,9 +70,25 @@ def spectrogram_figure(spec_db: np.ndarray, sr: int, hop_length: int = 256, titl
     return fig
 
 
-def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figure:
+def curve_ranges(histories: Sequence[list[dict]]) -> dict[str, tuple[float, float]]:
+    """One set of axis ranges for several `curves_figure`s drawn side by side: epochs, and loss from 0 to the
+    largest loss of any of them (accuracy is always 0 to 1)."""
+    rows = [r for h in histories for r in h]
+    losses = [float(r[k]) for r in rows for k in ("train_loss", "val_loss") if r.get(k) is not None]
+    epochs = [r["epoch"] for r in rows]
+    out = {}
+    if losses:
+        out["loss"] = (0.0, max(losses) * 1.05 or 1.0)
+    if epochs:
+        out["epoch"] = (min(epochs) - 0.5, max(epochs) + 0.5)
+    return out
+
+
+def curves_figure(histories: dict[str, list[dict]], title: str = "",
+                  ranges: dict[str, tuple[float, float]] | None = None) -> go.Figure:
     """Loss (left) and accuracy (right) per epoch; one colour per curve set, training solid and
-    validation dashed. `histories` maps a name ('fold 2', 'cnn', ...) to its per-epoch rows."""
+    validation dashed. `histories` maps a name ('fold 2', 'cnn', ...) to its per-epoch rows; `ranges`
+    (from `curve_ranges`) fixes the epoch and loss axes, to compare figures side by side."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for i, (name, rows) in enumerate(histories.items()):
         color = PALETTE[i % len(PALETTE)]
@@ -83,8 +99,10 @@ def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figur
                                          if len(rows) < 20 else "lines", line=dict(color=color, dash=dash),
                                          name=f"{name} {split}", legendgroup=name, showlegend=col == 1),
                               row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", **({"range": list(ranges["epoch"])} if ranges and "epoch" in ranges else {}))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    if ranges and "loss" in ranges:
+        fig.update_yaxes(range=list(ranges["loss"]), row=1, col=1)
     fig.update_layout(title=title or None, height=340, margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -112,8 +130,9 @@ def roc_figure(roc: dict[str, dict], title: str = "") -> go.Figure:
     return fig
 
 
-def per_class_figure(per_class: dict[str, dict], title: str = "") -> go.Figure:
-    classes = list(per_class)
+def per_class_figure(per_class: dict[str, dict], title: str = "", order: Sequence[str] | None = None) -> go.Figure:
+    """Precision, recall and F1 per class, in `order` (the label order of the confusion matrix) when given."""
+    classes = [c for c in order if c in per_class] if order else list(per_class)
     fig = go.Figure([go.Bar(x=classes, y=[per_class[c][m] for c in classes], name=m)
                      for m in ("precision", "recall", "f1")])
     fig.update_layout(barmode="group", title=title or None, height=340, yaxis_range=[0, 1.02],

@@ -226,11 +226,15 @@ def report_for(res: dict, which: str) -> dict | None:
     return res.get("folds", {}).get(str(which))
 
 
-def per_class_table(report: dict) -> list[dict]:
-    """Per-class precision, recall, F1 and support, with the AUC where the ROC exists."""
+def per_class_table(report: dict, order: list[str] | None = None) -> list[dict]:
+    """Per-class precision, recall, F1 and support, with the AUC where the ROC exists; in `order` (the
+    label order, as in the confusion matrix) when given."""
     roc = report.get("roc", {})
-    return [{"class": c, "precision": m["precision"], "recall": m["recall"], "f1": m["f1"], "support": m["support"],
-             "auc": roc.get(c, {}).get("auc")} for c, m in report["per_class"].items()]
+    per_class = report["per_class"]
+    names = [c for c in order if c in per_class] if order else list(per_class)
+    return [{"class": c, "precision": per_class[c]["precision"], "recall": per_class[c]["recall"],
+             "f1": per_class[c]["f1"], "support": per_class[c]["support"], "auc": roc.get(c, {}).get("auc")}
+            for c in names]
 
 
 def misclassified(res: dict, which: str = "ensemble") -> list[dict]:

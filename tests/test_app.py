@@ -299,6 +299,28 @@ def test_attention_pictures_explain_themselves(use):
     assert not at.exception and len(figures(at)) == 2 + 3
 
 
+def test_compare_charts_share_axes_and_class_order(use):
+    use(data=True, runs=True)
+    at = open_page("compare")
+    figs = figures(at)
+    curves = [f for f in figs if f["layout"].get("title", {}).get("text", "").startswith(("cnn", "transformer"))]
+    assert len(curves) >= 4 + 2  # every run's folds overlaid, then the same fold side by side
+    loss = {tuple(f["layout"]["yaxis"]["range"]) for f in curves}
+    epochs = {tuple(f["layout"]["xaxis"]["range"]) for f in curves}
+    assert len(loss) == 1 and len(epochs) == 1 and min(loss)[0] == 0
+    bars = next(f for f in figs if f["data"][0]["type"] == "bar")
+    confusion = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    assert bars["data"][0]["x"] == confusion["data"][0]["y"] == table_with(at, "precision")["class"].tolist()
+
+    # ESC-10's label order (dog, rooster, rain, ...) is not alphabetical, as results.json's per-class dict is.
+    from audioclf import plots, runs
+
+    order = ["dog", "rooster", "rain"]
+    report = {"per_class": {c: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1} for c in sorted(order)}}
+    assert list(plots.per_class_figure(report["per_class"], order=order).data[0].x) == order
+    assert [r["class"] for r in runs.per_class_table(report, order)] == order
+
+
 def check_predict(at, data, runs):
     if not runs:
         assert "Predicting needs a trained run" in texts(at, "info")
