@@ -191,8 +191,9 @@ def describe_progress(job) -> tuple[float, str]:
     p = job.progress
     if job.status == "done":
         return 1.0, "done"
-    if job.status == "starting":
-        return 0.0, job.message
+    if job.status == "starting":  # decoding the data: the fraction of clips done, when the CLI reports it
+        done, total = p.get("clips_done"), p.get("clips_total")
+        return (min(done / total, 1.0) if done is not None and total else 0.0), job.message
     fraction = float(p.get("fraction") or 0.0)
     parts = []
     folds = p.get("folds") or list(job.config.cv_folds)
