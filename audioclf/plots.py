@@ -221,7 +221,7 @@ def attention_heatmaps(att: np.ndarray, token_times: np.ndarray | None = None, t
         fig.update_yaxes(title_text=query_title, title_font=dict(size=11), row=b + 1, col=1)
     top = float(np.quantile(att, 0.995)) or float(att.max()) or 1.0
     fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0, cmax=top,
-                                     colorbar=dict(title="weight", tickformat=".2f")),
+                                     colorbar=dict(title="weight")),
                       height=300 * blocks + 80, title=title or None, margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
