@@ -175,7 +175,8 @@ def describe(run: Run) -> str:
     config = run.config
     res = run.results() or {}
     done = run.folds_done()
-    parts = [config.label + (f" {SHIPPED_BADGE}" if is_shipped(run) else ""), f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
+    parts = [config.label + (f" {SHIPPED_BADGE}" if is_shipped(run) else ""),
+             f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
              f"fold{'s' * (len(done) != 1)} {', '.join(map(str, done))}" if done else "no finished fold"]
     acc = mean_pm(res.get("summary", {}).get("accuracy"))
     if acc:

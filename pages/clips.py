@@ -58,7 +58,8 @@ except AudioError as e:
     st.error(f"This clip can't be decoded: {e}")
     st.stop()
 st.audio(str(clip.path), format=ui.audio_mime(clip.path.name))
-st.caption(f"{ui.plain(choice)} · {ds.classes[clip.label]} · fold {clip.fold} · originally {view['seconds']:.2f} s at "
+st.caption(f"{ui.plain(choice)} · {ds.classes[clip.label]} · fold {clip.fold} · "
+           f"originally {view['seconds']:.2f} s at "
            f"{view['orig_sr']} Hz, {view['channels']} channel(s); shown as the models get it: mono, "
            f"{PREP.sample_rate} Hz, cut or zero-padded to {PREP.duration:g} s.")
 st.markdown(f"**Waveform and the {PREP.num_windows} windows the models see.** Each window is "
