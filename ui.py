@@ -264,8 +264,9 @@ def describe_progress(job) -> tuple[float, str]:
     p = job.progress
     if job.status == "done":
         return 1.0, "done"
-    if job.status == "starting":
-        return 0.0, job.message
+    if job.status == "starting":  # decoding the data: the fraction of clips done, when the CLI reports it
+        done, total = p.get("clips_done"), p.get("clips_total")
+        return (min(done / total, 1.0) if done is not None and total else 0.0), job.message
     fraction = float(p.get("fraction") or 0.0)
     parts = []
     folds = p.get("folds") or list(job.config.cv_folds)
@@ -275,13 +276,64 @@ def describe_progress(job) -> tuple[float, str]:
         parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
     if job.status == "running" and p.get("eta_s") is not None:
         parts.append(f"{format_seconds(p['eta_s'])} left")
-    elif job.status != "running":
-        parts.append(job.status)
+    elif job.status != "running" and not (job.message or "").startswith(job.status):
+        parts.append(job.status)  # (not when the message says it already: "cancelled: ...")
     if job.message and job.status != "running":
         parts.append(job.message)
     elif p.get("message"):
         parts.append(p["message"])
     return min(max(fraction, 0.0), 1.0), " · ".join(parts)
+
+
+def job_folds(job) -> list[int]:
+    """The validation folds this job trains: from its progress file, else its command line (`--folds`),
+    else all of its config's cross-validation folds."""
+    folds = job.progress.get("folds")
+    if not folds:
+        argv = list(job.record.get("argv") or [])
+        if "--folds" in argv:
+            rest = argv[argv.index("--folds") + 1:]
+            folds = [int(a) for a in rest[:next((i for i, a in enumerate(rest) if not a.isdigit()), len(rest))]]
+    return list(folds or job.config.cv_folds)
+
+
+def job_folds_text(job) -> str:
+    """'fold 2 · 0 of 1 done' or 'folds 2, 3, 4, 5 · 3 of 4 done': the folds this job trains."""
+    folds = job_folds(job)
+    done = len(set(job.run.folds_done()) & set(folds))
+    return f"fold{'s' * (len(folds) != 1)} {', '.join(map(str, folds))} · {done} of {len(folds)} done"
+
+
+# --- widget values kept in the page address (so that a reload keeps them) -------------------------------
+
+def remembered(key: str, choices=None, default=None):
+    """The value of widget `key` stored in the page address by `remember`: one of `choices` (matched by
+    its text), or `default` when absent or no longer valid."""
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    if choices is None:
+        return raw
+    return next((c for c in choices if str(c) == raw), default)
+
+
+def remembered_int(key: str, low: int, high: int, default: int) -> int:
+    raw = st.query_params.get(key, "")
+    return int(raw) if raw.isdigit() and low <= int(raw) <= high else default
+
+
+def remembered_list(key: str, choices: list, default: list) -> list:
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    wanted = raw.split(",")
+    return [c for c in choices if str(c) in wanted]
+
+
+def remember(key: str) -> None:
+    """on_change of widget `key`: store its value in the page address (st.query_params)."""
+    value = st.session_state[key]
+    st.query_params[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def format_seconds(seconds: float) -> str:
@@ -361,6 +413,11 @@ def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 
     df = df.rename(columns=names) if names else df
     floats = [c for c in df.columns if df[c].map(lambda v: isinstance(v, float)).any()]
     return df.style.format(na_rep="").format(f"{{:.{digits}f}}", subset=floats, na_rep="")
+
+
+def table_height(rows: int, most: int = 12) -> int | str:
+    """A st.dataframe height that shows up to `most` rows and scrolls beyond, its header kept in view."""
+    return "auto" if rows <= most else 35 * (most + 1) + 3
 
 
 def fmt_float(x, digits: int = 3) -> str:

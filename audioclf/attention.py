@@ -112,9 +112,22 @@ def attention_view(model: nn.Module, wave: torch.Tensor, prep: PrepConfig) -> di
     out = attention_maps(model, wave, prep)
     if hasattr(model, "token_seconds"):
         out["times"], out["density"], out["uniform"] = token_attention_over_time(out["cls"], model.token_seconds)
+        out["token_times"] = out["times"]  # (T,) seconds in the clip
     else:
-        out["times"], out["density"], out["uniform"] = attention_over_time(
-            out["cls"], prep, trunk_length(model, prep.input_length))
+        steps = trunk_length(model, prep.input_length)
+        out["times"], out["density"], out["uniform"] = attention_over_time(out["cls"], prep, steps)
+        out["token_times"] = token_times(prep, out["cls"].shape[-1], steps)[0]  # (128,) seconds in the clip
+    return out
+
+
+def mean_view(views: list[dict]) -> dict:
+    """The fold ensemble's view: the mean of several models' `attention_view`s of one clip (attention,
+    CLS attention, its density over time and the probabilities averaged; the token layout is shared)."""
+    if not views:
+        raise ValueError("no attention view to average")
+    out = dict(views[0])
+    for key in ("attention", "cls", "density", "proba"):
+        out[key] = np.mean([v[key] for v in views], axis=0)
     return out
 
 

@@ -165,7 +165,8 @@ def cmd_train(args) -> int:
             world = f", {dist.world} processes" if dist.active else ""
             print(f"{config.label}: {len(dataset)} clips of {dataset.name}, device {describe(device)}{world}, "
                   f"run {config.key()}", file=sys.stderr)
-            prepared = prepare(dataset, config.prep)  # rank 0 builds the cache; the others then read it
+            # rank 0 builds the cache (reporting clip by clip to the run's progress file); the others read it
+            prepared = prepare(dataset, config.prep, progress=_preparing(config, args.checkpoints))
         dist.barrier()
         if not dist.is_main:
             prepared = prepare(dataset, config.prep)
@@ -181,6 +182,31 @@ def cmd_train(args) -> int:
     if dist.is_main:
         _print_results(run)
     return 0
+
+
+def _preparing(config, root):
+    """A `prepare` progress callback that writes 'preparing the data: k of n clips decoded' to the run's
+    progress file (about twice a second), so the app shows a real count before training starts; None when
+    another process is training this run (its progress file is its own)."""
+    import os
+    import time
+
+    from .store import Run
+
+    run = Run.of(config, root)
+    if run.is_training():
+        return None
+    started, last = time.time(), [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.time()
+        if done == total or now - last[0] >= 0.5:
+            last[0] = now
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.write_progress({"status": "preparing", "pid": os.getpid(), "started": started, "updated": now,
+                                "clips_done": done, "clips_total": total, "fraction": 0.0,
+                                "message": f"preparing the data: {done} of {total} clips decoded"})
+    return report
 
 
 def _follow(config, root):

@@ -1,6 +1,7 @@
 """From a decoded clip to the model input: mono, resample, crop or pad, frame into windows."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable, Iterator
 
@@ -119,10 +120,20 @@ def model_input(model: torch.nn.Module, waves: torch.Tensor, prep: PrepConfig) -
     return waves if getattr(model, "takes_waveform", False) else frame(waves, prep)
 
 
-def log_mel(wave: np.ndarray, sr: int, n_mels: int = 64) -> np.ndarray:
-    """Log-mel spectrogram in dB, shape (n_mels, frames), for display."""
-    import librosa  # display only; keeps the training path free of librosa's import time
+@functools.lru_cache(maxsize=4)
+def _mel_transform(sr: int, n_mels: int) -> torch.nn.Module:
+    import torchaudio.transforms as T
 
-    mel = librosa.feature.melspectrogram(y=np.asarray(wave, dtype=np.float32), sr=sr, n_mels=n_mels,
-                                         n_fft=1024, hop_length=256)
-    return librosa.power_to_db(mel, ref=np.max)
+    return T.MelSpectrogram(sample_rate=sr, n_fft=1024, hop_length=256, n_mels=n_mels, power=2.0,
+                            norm="slaney", mel_scale="slaney")
+
+
+def log_mel(wave: np.ndarray, sr: int, n_mels: int = 64, top_db: float = 80.0) -> np.ndarray:
+    """Log-mel spectrogram in dB relative to its loudest bin (0 dB at the top, at most `top_db` below),
+    shape (n_mels, frames), for display. torchaudio's front end: no compile on first use."""
+    import torchaudio.transforms as T
+
+    with torch.no_grad():
+        mel = _mel_transform(sr, n_mels)(torch.as_tensor(np.asarray(wave, dtype=np.float32)))
+        db = T.AmplitudeToDB(stype="power", top_db=top_db)(mel)
+    return (db - db.max()).numpy()

@@ -163,11 +163,16 @@ def job_status(run: Run | Path, config: TrainConfig | None = None) -> Job:
             status = state  # a finished state while alive: the process is printing its table and exiting
         else:
             status = "starting"
-        message = progress.get("message", "") if status != "starting" else "preparing the data (decoding audio)"
+        if status != "starting":
+            message = progress.get("message", "")
+        elif current and state == "preparing":  # the CLI's clip-by-clip count (cli._preparing)
+            message = progress.get("message") or "preparing the data (decoding audio)"
+        else:
+            message = "preparing the data (decoding audio)"
         message = CANCELLED_MESSAGE if status == "cancelled" else message
         return Job(run, config, status, live_pid, progress if current else {}, record, message)
     if current:
-        status = "stopped" if state == "running" else (state or "stopped")
+        status = "stopped" if state in ("running", "preparing") else (state or "stopped")
         message = progress.get("message", "")
         if status == "stopped":
             message = "the training process ended without finishing; launch it again to resume"

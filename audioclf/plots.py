@@ -70,9 +70,25 @@ def spectrogram_figure(spec_db: np.ndarray, sr: int, hop_length: int = 256, titl
     return fig
 
 
-def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figure:
+def curve_ranges(histories: Sequence[list[dict]]) -> dict[str, tuple[float, float]]:
+    """One set of axis ranges for several `curves_figure`s drawn side by side: epochs, and loss from 0 to the
+    largest loss of any of them (accuracy is always 0 to 1)."""
+    rows = [r for h in histories for r in h]
+    losses = [float(r[k]) for r in rows for k in ("train_loss", "val_loss") if r.get(k) is not None]
+    epochs = [r["epoch"] for r in rows]
+    out = {}
+    if losses:
+        out["loss"] = (0.0, max(losses) * 1.05 or 1.0)
+    if epochs:
+        out["epoch"] = (min(epochs) - 0.5, max(epochs) + 0.5)
+    return out
+
+
+def curves_figure(histories: dict[str, list[dict]], title: str = "",
+                  ranges: dict[str, tuple[float, float]] | None = None) -> go.Figure:
     """Loss (left) and accuracy (right) per epoch; one colour per curve set, training solid and
-    validation dashed. `histories` maps a name ('fold 2', 'cnn', ...) to its per-epoch rows."""
+    validation dashed. `histories` maps a name ('fold 2', 'cnn', ...) to its per-epoch rows; `ranges`
+    (from `curve_ranges`) fixes the epoch and loss axes, to compare figures side by side."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
     for i, (name, rows) in enumerate(histories.items()):
         color = PALETTE[i % len(PALETTE)]
@@ -83,8 +99,10 @@ def curves_figure(histories: dict[str, list[dict]], title: str = "") -> go.Figur
                                          if len(rows) < 20 else "lines", line=dict(color=color, dash=dash),
                                          name=f"{name} {split}", legendgroup=name, showlegend=col == 1),
                               row=1, col=col)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", **({"range": list(ranges["epoch"])} if ranges and "epoch" in ranges else {}))
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    if ranges and "loss" in ranges:
+        fig.update_yaxes(range=list(ranges["loss"]), row=1, col=1)
     fig.update_layout(title=title or None, height=340, margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
@@ -112,8 +130,9 @@ def roc_figure(roc: dict[str, dict], title: str = "") -> go.Figure:
     return fig
 
 
-def per_class_figure(per_class: dict[str, dict], title: str = "") -> go.Figure:
-    classes = list(per_class)
+def per_class_figure(per_class: dict[str, dict], title: str = "", order: Sequence[str] | None = None) -> go.Figure:
+    """Precision, recall and F1 per class, in `order` (the label order of the confusion matrix) when given."""
+    classes = [c for c in order if c in per_class] if order else list(per_class)
     fig = go.Figure([go.Bar(x=classes, y=[per_class[c][m] for c in classes], name=m)
                      for m in ("precision", "recall", "f1")])
     fig.update_layout(barmode="group", title=title or None, height=340, yaxis_range=[0, 1.02],
@@ -162,33 +181,60 @@ def over_time_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequen
     return fig
 
 
-def attention_heatmaps(att: np.ndarray, title: str = "") -> go.Figure:
+def _token_ticks(n: int, token_times: np.ndarray | None, every: int = 16) -> dict:
+    """Axis ticks for tokens 0..n-1 (0 is CLS): every `every`-th token, labelled with its time in the clip
+    where the mapping is known, else its index."""
+    vals = [0, *range(every, n, every)]
+    if token_times is None:
+        text = ["CLS", *map(str, vals[1:])]
+    else:
+        text = ["CLS", *(f"{token_times[v - 1]:.1f} s" for v in vals[1:])]
+    return dict(tickmode="array", tickvals=vals, ticktext=text)
+
+
+def attention_heatmaps(att: np.ndarray, token_times: np.ndarray | None = None, title: str = "") -> go.Figure:
     """Every block's attention per head, (blocks, heads, T, T): one heatmap per block (rows) and head
-    (columns); token 0 is CLS, row = the token that attends, column = the token attended to."""
-    blocks, heads = att.shape[:2]
-    fig = make_subplots(rows=blocks, cols=heads, horizontal_spacing=0.03, vertical_spacing=0.08,
+    (columns); token 0 is CLS, row = the token that attends (query), column = the token attended to (key).
+    With `token_times` (seconds of the clip for tokens 1..T-1), the ticks say where in the clip a token is.
+    One sequential colour scale from 0 for all panels."""
+    blocks, heads, n = att.shape[:3]
+    fig = make_subplots(rows=blocks, cols=heads, horizontal_spacing=0.05, vertical_spacing=0.12,
                         subplot_titles=[f"block {b + 1}, head {h + 1}" for b in range(blocks) for h in range(heads)])
+    custom = None
+    if token_times is not None:
+        labels = np.array(["CLS", *(f"{t:.2f} s" for t in token_times)], dtype=object)
+        custom = np.stack(np.broadcast_arrays(labels[:, None], labels[None, :]), -1)  # (query, key) labels
+    hover = ("query %{y} (%{customdata[0]})<br>key %{x} (%{customdata[1]})" if custom is not None
+             else "query %{y}<br>key %{x}") + "<br>weight %{z:.3f}<extra></extra>"
     for b in range(blocks):
         for h in range(heads):
-            fig.add_trace(go.Heatmap(z=att[b, h], colorscale="Magma", coloraxis="coloraxis",
-                                     hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>"),
+            fig.add_trace(go.Heatmap(z=att[b, h], coloraxis="coloraxis", customdata=custom, hovertemplate=hover),
                           row=b + 1, col=h + 1)
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(coloraxis=dict(colorscale="Magma", cmin=0, cmax=float(np.quantile(att, 0.995)) or None,
+    ticks = _token_ticks(n, token_times)
+    key_title = "key token: attended to" + (" (time in clip)" if token_times is not None else "")
+    query_title = "query token: attending"
+    fig.update_yaxes(autorange="reversed", **ticks, tickfont=dict(size=9))
+    fig.update_xaxes(**ticks, tickfont=dict(size=9), tickangle=-45)
+    for h in range(heads):
+        fig.update_xaxes(title_text=key_title, title_font=dict(size=11), row=blocks, col=h + 1)
+    for b in range(blocks):
+        fig.update_yaxes(title_text=query_title, title_font=dict(size=11), row=b + 1, col=1)
+    top = float(np.quantile(att, 0.995)) or float(att.max()) or 1.0
+    fig.update_layout(coloraxis=dict(colorscale="Viridis", cmin=0, cmax=top,
                                      colorbar=dict(title="weight")),
-                      height=260 * blocks + 40, title=title or None, margin=dict(l=10, r=10, t=60, b=10))
+                      height=300 * blocks + 80, title=title or None, margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
 
 def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: np.ndarray,
                          uniform: np.ndarray | None = None, first_block: int = 1, height: int = 460,
-                         title: str = "") -> go.Figure:
+                         title: str = "", y_max: float | None = None) -> go.Figure:
     """The waveform (top) and, on the same time axis, the CLS token's attention over the clip (bottom),
     one line per block and head; `density` is (blocks, heads, bins) (see
     `audioclf.attention.attention_over_time`). The last block is shown; the others are a legend click
     away. Given `uniform` (the density of evenly spread attention), the lines are drawn relative to it:
-    1 means the even share, 2 twice that; this also evens out the overlap of the windows."""
+    1 means the even share, 2 twice that; this also evens out the overlap of the windows. `y_max` fixes the
+    attention axis (to share it between figures drawn side by side)."""
     blocks, heads = density.shape[:2]
     if uniform is not None:
         density = density / np.maximum(uniform, 1e-12)
@@ -208,7 +254,7 @@ def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: 
                                  name="even attention", hoverinfo="skip"), row=2, col=1)
     fig.update_yaxes(title_text="amplitude", row=1, col=1)
     fig.update_yaxes(title_text="× even attention" if uniform is not None else "attention per second",
-                     rangemode="tozero", row=2, col=1)
+                     rangemode="tozero", row=2, col=1, **({"range": [0, y_max]} if y_max else {}))
     fig.update_xaxes(title_text="time in the clip (s)", row=2, col=1)
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", y=-0.2))

@@ -4,6 +4,8 @@ Everything here reads the run folders (see `audioclf.store`) and returns plain l
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from pathlib import Path
 
@@ -64,7 +66,22 @@ def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] |
                   if classes is None or (r.results() or {}).get("classes") == list(classes)]
     if not candidates:
         raise FileNotFoundError(f"{root or store.checkpoints_dir()}: no trained run; train one first or pass --run")
-    return max(candidates, key=lambda r: (r.is_complete(), validation_accuracy(r)))  # ties: the newest
+    return best(candidates)
+
+
+def best(runs: list[Run]) -> Run:
+    """Complete runs first, then the best by validation accuracy (never test); ties: the first given
+    (the newest, for runs given newest first)."""
+    return max(runs, key=lambda r: (r.is_complete(), validation_accuracy(r)))
+
+
+def best_per_label(runs: list[Run]) -> list[Run]:
+    """The best run (see `best`) of each model label, in model order (cnn, transformer 1, 2, 4 heads): the
+    default choice of Compare and Attention, so a short experiment never replaces a full run."""
+    groups: dict[str, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.config.label, []).append(r)
+    return sorted((best(g) for g in groups.values()), key=model_sort_key)
 
 
 def predict_choices(root: Path | None = None) -> list[Run]:
@@ -84,6 +101,29 @@ def newest_per_label(runs: list[Run]) -> list[Run]:
     for r in runs:
         seen.setdefault(r.config.label, r)
     return list(seen.values())
+
+
+REFERENCE_LIST = "REFERENCE.json"  # written by tools/ship_reference.py next to the shipped run folders
+SHIPPED_BADGE = "★ shipped"
+
+
+@functools.lru_cache(maxsize=8)
+def _shipped_folders(listing: Path, mtime_ns: int) -> frozenset[str]:
+    try:
+        data = json.loads(listing.read_text())
+        return frozenset(str(r["folder"]) for r in (data.get("runs") or {}).values() if "folder" in r)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return frozenset()
+
+
+def is_shipped(run: Run) -> bool:
+    """Whether `run` is one of the reference runs shipped with the store (named in its REFERENCE.json)."""
+    listing = run.path.parent / REFERENCE_LIST
+    try:
+        mtime = listing.stat().st_mtime_ns
+    except OSError:
+        return False
+    return run.path.name in _shipped_folders(listing, mtime)
 
 
 def model_sort_key(run: Run) -> tuple:
@@ -131,9 +171,13 @@ def histories(run: Run) -> dict[int, list[dict]]:
 
 
 def mean_pm(summary: dict | None, digits: int = 3) -> str:
-    """'0.812 ± 0.031' from a {'mean', 'std'} dict; '' when absent."""
+    """'0.812 ± 0.031' from a {'mean', 'std'} dict; '' when absent; just '0.812' for a single value
+    (one fold: there is no spread to show)."""
     if not summary or summary.get("mean") is None or math.isnan(summary["mean"]):
         return ""
+    n = summary.get("n", len(summary["values"]) if "values" in summary else None)
+    if n == 1 or summary.get("std") is None:
+        return f"{summary['mean']:.{digits}f}"
     return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
 
 
@@ -142,7 +186,8 @@ def describe(run: Run) -> str:
     config = run.config
     res = run.results() or {}
     done = run.folds_done()
-    parts = [config.label, f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
+    parts = [config.label + (f" {SHIPPED_BADGE}" if is_shipped(run) else ""),
+             f"{config.epochs} epoch{'s' * (config.epochs != 1)}",
              f"fold{'s' * (len(done) != 1)} {', '.join(map(str, done))}" if done else "no finished fold"]
     acc = mean_pm(res.get("summary", {}).get("accuracy"))
     if acc:
@@ -157,7 +202,7 @@ def run_row(run: Run, status: str = "") -> dict:
     summary = res.get("summary", {})
     ens = res.get("ensemble", {})
     return {
-        "model": config.label, "status": status,
+        "model": config.label, "shipped": SHIPPED_BADGE if is_shipped(run) else "", "status": status,
         "folds done": f"{len(run.folds_done())} of {len(config.cv_folds)}",
         "test accuracy (mean ± std)": mean_pm(summary.get("accuracy")),
         "ensemble test accuracy": f"{ens['accuracy']:.3f}" if "accuracy" in ens else "",
@@ -193,11 +238,15 @@ def report_for(res: dict, which: str) -> dict | None:
     return res.get("folds", {}).get(str(which))
 
 
-def per_class_table(report: dict) -> list[dict]:
-    """Per-class precision, recall, F1 and support, with the AUC where the ROC exists."""
+def per_class_table(report: dict, order: list[str] | None = None) -> list[dict]:
+    """Per-class precision, recall, F1 and support, with the AUC where the ROC exists; in `order` (the
+    label order, as in the confusion matrix) when given."""
     roc = report.get("roc", {})
-    return [{"class": c, "precision": m["precision"], "recall": m["recall"], "f1": m["f1"], "support": m["support"],
-             "auc": roc.get(c, {}).get("auc")} for c, m in report["per_class"].items()]
+    per_class = report["per_class"]
+    names = [c for c in order if c in per_class] if order else list(per_class)
+    return [{"class": c, "precision": per_class[c]["precision"], "recall": per_class[c]["recall"],
+             "f1": per_class[c]["f1"], "support": per_class[c]["support"], "auc": roc.get(c, {}).get("auc")}
+            for c in names]
 
 
 def misclassified(res: dict, which: str = "ensemble") -> list[dict]:

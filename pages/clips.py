@@ -13,6 +13,15 @@ ui.page_guard()  # a page opened first on a fresh server runs without app.py
 PER_PAGE = 8
 PREP = PrepConfig()
 
+
+def clip_name(clip, base) -> str:
+    """The clip's path inside the dataset (unique, unlike the file name in a folder-per-class dataset)."""
+    try:
+        return str(clip.path.relative_to(base))
+    except ValueError:
+        return str(clip.path)
+
+
 st.title("Clips")
 ds = ui.require_dataset()
 st.markdown("Filter the dataset, play clips, and pick one to see its waveform and spectrogram. "
@@ -40,16 +49,19 @@ for clip in clips[(page - 1) * PER_PAGE: page * PER_PAGE]:
 
 st.divider()
 st.subheader("Look inside a clip")
-names = [f"{c.path.name}  ({ds.classes[c.label]}, fold {c.fold})" for c in clips]
-choice = st.selectbox("Clip", range(len(clips)), format_func=names.__getitem__, key="clip_choice")
-clip = clips[choice]
+base = ds.root / "audio" if (ds.root / "audio").is_dir() else ds.root
+by_name = {clip_name(c, base): c for c in clips}  # the option is the clip itself: a filter change can't re-point it
+choice = st.selectbox("Clip", list(by_name), key="clip_choice",
+                      format_func=lambda n: f"{n}  ({ds.classes[by_name[n].label]}, fold {by_name[n].fold})")
+clip = by_name[choice]
 try:
     view = ui.clip_view(str(clip.path), clip.path.stat().st_mtime_ns, PREP)
 except AudioError as e:
     st.error(f"This clip can't be decoded: {e}")
     st.stop()
 st.audio(str(clip.path), format=ui.audio_mime(clip.path.name))
-st.caption(f"{ds.classes[clip.label]} · fold {clip.fold} · originally {view['seconds']:.2f} s at "
+st.caption(f"{ui.plain(choice)} · {ds.classes[clip.label]} · fold {clip.fold} · "
+           f"originally {view['seconds']:.2f} s at "
            f"{view['orig_sr']} Hz, {view['channels']} channel(s); shown as the models get it: mono, "
            f"{PREP.sample_rate} Hz, cut or zero-padded to {PREP.duration:g} s.")
 st.markdown(f"**Waveform and the {PREP.num_windows} windows the models see.** Each window is "

@@ -17,7 +17,7 @@ st.markdown("Pick runs to compare, e.g. the CNN and the transformer with 1, 2 an
             "each run's **test fold** (fold 1 unless its config says otherwise), which no model saw during "
             "training or model selection.")
 labels = {r.name: ui.run_label(r) for r in evaluated}
-default = [r.name for r in runs.newest_per_label(evaluated)]
+default = [r.name for r in runs.best_per_label(evaluated)]  # best complete run per model, never just the newest
 chosen = st.multiselect("Runs", list(labels), default=default[:4], format_func=labels.get, key="compare_runs")
 if not chosen:
     st.info("Choose at least one run above.")
@@ -44,14 +44,14 @@ with tab_table:
                         "macro AUC": runs.mean_pm(s.get("macro_auc")),
                         "ensemble accuracy": res[name].get("ensemble", {}).get("accuracy"), "run": name})
     st.markdown("**Summary** (mean ± standard deviation over the fold models)")
-    st.dataframe(ui.as_table(summary), hide_index=True,
+    st.dataframe(ui.as_table(summary), hide_index=True, width="stretch",
                  column_config={"ensemble accuracy": st.column_config.NumberColumn(format="%.3f")})
     combined = []
     for name in chosen:
         st.markdown(f"**{cfg[name].label}** · `{name}` · {res[name]['which']} weights (the epoch with the best "
                     "validation accuracy)")
         rows = runs.fold_table(res[name])
-        st.dataframe(ui.styled(rows, ui.FOLD_COLUMNS), hide_index=True)
+        st.dataframe(ui.styled(rows, ui.FOLD_COLUMNS), hide_index=True, width="stretch")
         combined += [{"run": name, "model": cfg[name].label, **row} for row in rows]
     st.download_button("Download these tables (CSV)", ui.as_table(combined).to_csv(index=False),
                        file_name="audioclf-folds.csv", mime="text/csv", icon=":material/download:",
@@ -59,21 +59,25 @@ with tab_table:
 
 with tab_curves:
     hist = {name: runs.histories(r) for name, r in zip(chosen, chosen_runs)}
-    st.markdown("**Every fold of each run, overlaid** (training solid, validation dashed)")
+    st.markdown("**Every fold of each run, overlaid** (training solid, validation dashed; every chart on the same "
+                "axes)")
+    shared = plots.curve_ranges([h for runs_hist in hist.values() for h in runs_hist.values()])
     for name in chosen:
         if hist[name]:
             st.plotly_chart(plots.curves_figure({f"fold {f}": h for f, h in hist[name].items()},
-                                                title=f"{cfg[name].label} · {name}"), key=f"curves-{name}")
+                                                title=f"{cfg[name].label} · {name}", ranges=shared),
+                            key=f"curves-{name}")
     all_folds = sorted({f for h in hist.values() for f in h})
     if all_folds:
         st.markdown("**The same fold side by side**")
         fold = st.selectbox("Validation fold", all_folds, key="compare_fold")
         have = [n for n in chosen if fold in hist[n]]
+        side = plots.curve_ranges([hist[n][fold] for n in have])  # same loss and epoch axes side by side
         for i in range(0, len(have), 2):
             for col, name in zip(st.columns(2), have[i:i + 2]):
                 with col:
                     st.plotly_chart(plots.curves_figure({cfg[name].label: hist[name][fold]},
-                                                        title=f"{cfg[name].label}, fold {fold}"),
+                                                        title=f"{cfg[name].label}, fold {fold}", ranges=side),
                                     key=f"side-{name}-{fold}")
 
 with tab_detail:
@@ -101,12 +105,13 @@ with tab_detail:
         else:
             st.caption("No ROC curve: the test fold needs clips of each class.")
     st.markdown("**Precision, recall and F1 per class**")
-    st.plotly_chart(plots.per_class_figure(report["per_class"]), key="per_class")
-    table = ui.as_table(runs.per_class_table(report))
-    st.dataframe(ui.styled(runs.per_class_table(report)), hide_index=True)
+    st.plotly_chart(plots.per_class_figure(report["per_class"], order=r["classes"]), key="per_class")
+    per_class = runs.per_class_table(report, order=r["classes"])  # label order, as the confusion matrix
+    table = ui.as_table(per_class)
+    st.dataframe(ui.styled(per_class), hide_index=True, width="stretch", height=ui.table_height(len(per_class)))
     st.download_button("Download the per-class table (CSV)", table.to_csv(index=False),
                        file_name=f"audioclf-{run_name}-{which}-per-class.csv", mime="text/csv",
                        icon=":material/download:", key="csv_per_class")
     wrong = runs.misclassified(r, which)
     with st.expander(f"Misclassified test clips ({len(wrong)})"):
-        st.dataframe(ui.as_table(wrong), hide_index=True)
+        st.dataframe(ui.as_table(wrong), hide_index=True, width="stretch", height=ui.table_height(len(wrong)))

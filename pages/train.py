@@ -36,32 +36,44 @@ def launch_form() -> None:
     with st.container(border=True):
         st.markdown(f"**New training run** on {ds.name} ({len(ds)} clips, {len(ds.classes)} classes)")
         c = st.columns(4)
-        model = c[0].selectbox("Model", list(MODELS), key="train_model",
+        # Each widget stores its value in the page address on change (ui.remember) and starts from it
+        # (ui.remembered...), so a reload keeps the form.
+        keep = {"on_change": ui.remember}
+        names = list(MODELS)
+        model = c[0].selectbox("Model", names, key="train_model", args=("train_model",), **keep,
+                               index=names.index(ui.remembered("train_model", names, names[0])),
                                help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
         spec = MODELS[model]
         options = {}
         for name, opt in spec.options.items():  # each of the model's own settings, from the registry
             choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
-            options[name] = c[1].selectbox(name.replace("_", " ").capitalize(), choices,
-                                           index=choices.index(opt.default), key=f"train_{model}_{name}",
-                                           help=opt.help)
+            key = f"train_{model}_{name}"
+            options[name] = c[1].selectbox(name.replace("_", " ").capitalize(), choices, key=key, args=(key,),
+                                           index=choices.index(ui.remembered(key, choices, opt.default)),
+                                           help=opt.help, **keep)
         if not spec.options:
             c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
                            help=f"The {model} model has no options of its own.")
-        epochs = c[2].number_input("Epochs", 1, 1000, 100, key="train_epochs",
+        epochs = c[2].number_input("Epochs", 1, 1000, ui.remembered_int("train_epochs", 1, 1000, 100),
+                                   key="train_epochs", args=("train_epochs",), **keep,
                                    help="The report trains 100 epochs per fold.")
         lr_choices = sorted(set(LR_CHOICES) | {spec.lr}, reverse=True)
-        lr = c[3].selectbox("Learning rate", lr_choices, index=lr_choices.index(spec.lr),
-                            key=f"train_lr_{model}", format_func="{:g}".format,
+        lr = c[3].selectbox("Learning rate", lr_choices, key=f"train_lr_{model}", format_func="{:g}".format,
+                            index=lr_choices.index(ui.remembered(f"train_lr_{model}", lr_choices, spec.lr)),
+                            args=(f"train_lr_{model}",), **keep,
                             help=f"Adam's step size; the {model} model's default is {spec.lr:g}.")
         c = st.columns([1, 2, 1, 1])
-        batch = c[0].number_input("Batch size", 1, 512, 32, key="train_batch")
-        folds = c[1].multiselect("Validation folds to train now", cv_folds, default=cv_folds, key="train_folds",
+        batch = c[0].number_input("Batch size", 1, 512, ui.remembered_int("train_batch", 1, 512, 32),
+                                  key="train_batch", args=("train_batch",), **keep)
+        folds = c[1].multiselect("Validation folds to train now", cv_folds, key="train_folds",
+                                 default=ui.remembered_list("train_folds", cv_folds, cv_folds),
+                                 args=("train_folds",), **keep,
                                  help="One model per fold. Train a few now and the rest later: finished folds "
                                       "are kept.")
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
             ["mps"] if torch.backends.mps.is_available() else [])
-        device = c[2].selectbox("Device", devices, key="train_device",
+        device = c[2].selectbox("Device", devices, key="train_device", args=("train_device",), **keep,
+                                index=devices.index(ui.remembered("train_device", devices, "auto")),
                                 help=f"auto picks the GPU when there is one; here: {ui.device_name()}.")
         with c[3]:
             st.write("")
@@ -96,7 +108,7 @@ def job_panel(job: jobs.Job) -> None:
     with st.container(border=True):
         head = st.columns([6, 2, 2], vertical_alignment="center")
         head[0].markdown(f"**{cfg.label}** · {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} · lr {cfg.lr:g} · "
-                         f"batch {cfg.batch_size} · folds {', '.join(map(str, cfg.cv_folds))} · "
+                         f"batch {cfg.batch_size} · {ui.job_folds_text(job)} · "
                          f"`{job.run.name}`")
         head[1].markdown(f"**{STATUS.get(job.status, job.status)}**")
         if job.active:
@@ -144,12 +156,12 @@ def jobs_view() -> None:
     focus = st.session_state.pop(FOCUS_KEY, None)
     if focus in names:
         st.session_state["train_details"] = focus
+    # The label names the run only; its status, which changes, is shown in the box below.
     pick = st.selectbox("Details of", names, key="train_details",
-                        format_func=lambda n: f"{all_jobs[names.index(n)].label} · {all_jobs[names.index(n)].status}"
-                                              f" · {n}")
+                        format_func=lambda n: f"{all_jobs[names.index(n)].label} · {n}")
     job = all_jobs[names.index(pick)]
     if job.active:
-        st.caption("It is training: see it above, under Running now.")
+        st.caption(f"It is {STATUS.get(job.status, job.status)}: see it above, under Running now.")
     else:
         job_panel(job)
 

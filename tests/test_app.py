@@ -115,6 +115,25 @@ def check_clips(at, data, runs):
     assert len(at.selectbox(key="clip_choice").options) == 2
 
 
+def test_clip_choice_follows_the_filters(use):
+    """The Clip box's value is the clip itself, so changing a filter never leaves it naming one clip while the
+    plots show another: the caption above the plots names the clip the box names."""
+    use(data=True, runs=False)
+    at = open_page("clips")
+    box = at.selectbox(key="clip_choice")
+    mid = next(o for o in box.options if "(mid," in o)
+    box.select(mid.split("  (")[0]).run()
+    assert at.selectbox(key="clip_choice").value == mid.split("  (")[0]
+    shown = lambda a: next(c.value for c in a.caption if "originally" in c.value)  # noqa: E731
+    assert shown(at).startswith(f"`{mid.split('  (')[0]}`")
+    at.multiselect(key="clip_classes").set_value(["high"]).run()  # the chosen clip is filtered out
+    value = at.selectbox(key="clip_choice").value
+    assert value.startswith("high") and value in [o.split("  (")[0] for o in at.selectbox(key="clip_choice").options]
+    assert shown(at).startswith(f"`{value}`") and "· high ·" in shown(at)
+    at.multiselect(key="clip_classes").set_value(["high", "mid"]).run()
+    assert at.selectbox(key="clip_choice").value == value  # still there: kept
+
+
 def check_train(at, data, runs):
     if data:
         assert at.button(key="train_start").label == "Start training"
@@ -125,8 +144,100 @@ def check_train(at, data, runs):
         assert len(table_with(at, "progress")) == 4
         assert "No training is running." in texts(at, "caption")
         assert any("Test-fold results" in m.value for m in at.markdown)  # details of the newest run
+        # "Details of" names the run only (its status would go stale); the box below shows the status and
+        # the folds this job trained: the 1-head run trained fold 2 only (of cv folds 2 and 3).
+        details = at.selectbox(key="train_details")
+        assert not any(s in o for o in details.options for s in ("running", "done", "cancelled"))
+        one = next(o for o in details.options if o.startswith("transformer-1h"))
+        details.set_value(one.split(" · ")[-1]).run()
+        shown = texts(at, "markdown")
+        assert "✔ done" in shown and "fold 2 · 1 of 1 done" in shown and "folds 2, 3 ·" not in shown
     else:
         assert "No run yet" in texts(at, "caption")
+
+
+def test_train_form_keeps_its_values_across_a_reload(use):
+    """The form's values live in the page address (st.query_params), so a reload (a new session with the same
+    address) starts from them; a value that is no longer valid falls back to the default."""
+    use(data=True, runs=False)
+    at = open_page("train")
+    at.number_input(key="train_epochs").set_value(7).run()
+    at.selectbox(key="train_model").set_value("transformer").run()
+    at.selectbox(key="train_transformer_heads").set_value(2).run()
+    at.multiselect(key="train_folds").set_value([3, 5]).run()
+    saved = {k: at.query_params[k] for k in ("train_epochs", "train_model", "train_transformer_heads", "train_folds")}
+    flat = {k: v if isinstance(v, str) else v[0] for k, v in saved.items()}  # AppTest keeps lists of values
+    assert flat == {"train_epochs": "7", "train_model": "transformer", "train_transformer_heads": "2",
+                    "train_folds": "3,5"}
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=120)
+    reloaded.query_params.update({**saved, "train_batch": "9999"})  # out of range: the default
+    reloaded.run()
+    reloaded.switch_page("pages/train.py").run()
+    assert not reloaded.exception, [e.value for e in reloaded.exception]
+    assert reloaded.number_input(key="train_epochs").value == 7
+    assert reloaded.selectbox(key="train_model").value == "transformer"
+    assert reloaded.selectbox(key="train_transformer_heads").value == 2
+    assert reloaded.multiselect(key="train_folds").value == [3, 5]
+    assert reloaded.number_input(key="train_batch").value == 32
+
+
+def test_progress_text_and_single_fold_figures():
+    from types import SimpleNamespace
+
+    import ui
+    from audioclf import runs
+    from audioclf.jobs import CANCELLED_MESSAGE
+
+    job = SimpleNamespace(status="cancelled", message=CANCELLED_MESSAGE, progress={"folds": [2], "fold": 2,
+                          "epochs": 5, "epoch": 3, "fraction": 0.6}, config=SimpleNamespace(cv_folds=(2, 3, 4, 5)))
+    text = ui.describe_progress(job)[1]
+    assert "cancelled · cancelled" not in text and text.count("cancelled") == 1, text
+    assert runs.mean_pm({"mean": 0.1, "std": 0.0, "n": 1, "values": [0.1]}) == "0.100"
+    assert runs.mean_pm({"mean": 0.5, "std": 0.1, "n": 2, "values": [0.4, 0.6]}) == "0.500 ± 0.100"
+
+
+def store_with_a_quick_experiment(app_data, tmp_path, monkeypatch) -> tuple[str, str, str]:
+    """A copy of the test store whose CNN and 4-head runs are listed as shipped (REFERENCE.json), plus a newer,
+    worse copy of each (a quick experiment). Returns the shipped CNN's, the quick CNN's and the shipped
+    4-head transformer's folder names."""
+    import json
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(app_data.checkpoints, root)
+    shipped = {r.config.label: r for r in store.list_runs(root)}
+    for label in ("cnn", "transformer-4h"):
+        quick = root / f"{shipped[label].name}-quick"
+        shutil.copytree(shipped[label].path, quick)
+        res = json.loads((quick / "results.json").read_text())
+        res["summary"]["training"]["val_acc"]["mean"] = 0.0
+        (quick / "results.json").write_text(json.dumps(res))
+        (quick / "config.json").touch()  # the newest
+        os.utime(quick / "config.json", (time.time() + 60, time.time() + 60))
+    (root / "REFERENCE.json").write_text(json.dumps({"runs": {k: {"folder": shipped[k].name}
+                                                               for k in ("cnn", "transformer-4h")}}))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(root))
+    return shipped["cnn"].name, f"{shipped['cnn'].name}-quick", shipped["transformer-4h"].name
+
+
+def test_defaults_are_the_best_runs_and_shipped_ones_wear_a_badge(use, app_data, tmp_path, monkeypatch):
+    from audioclf import runs as runs_
+
+    use(data=True, runs=True)
+    cnn, quick, tr4 = store_with_a_quick_experiment(app_data, tmp_path, monkeypatch)
+    best = [r.name for r in runs_.best_per_label(runs_.evaluated())]
+    assert cnn in best and quick not in best and tr4 in best
+    assert [runs_.is_shipped(r) for r in runs_.evaluated() if r.name in (cnn, quick)] == [False, True]  # newest 1st
+    at = open_page("compare")
+    chosen = at.multiselect(key="compare_runs")
+    assert cnn in chosen.value and quick not in chosen.value
+    labels = [o for o in chosen.options if "★ shipped" in o]
+    assert len(labels) == 2 and all(o.startswith(("cnn ★ shipped", "transformer-4h ★ shipped")) for o in labels)
+    at = open_page("attention")
+    assert at.selectbox(key="att_run").value.name == tr4
+    at = open_page("overview")
+    assert (table_with(at, "shipped")["shipped"] == "★ shipped").sum() == 2
 
 
 def check_compare(at, data, runs):
@@ -135,7 +246,10 @@ def check_compare(at, data, runs):
         return
     assert len(at.multiselect(key="compare_runs").value) == 4
     summary = table_with(at, "ensemble accuracy")
-    assert len(summary) == 4 and summary["test accuracy"].str.contains("±").all()
+    assert len(summary) == 4
+    one_fold = summary["folds"] == 1  # the 1- and 2-head runs: one value, no "± 0.000"
+    assert one_fold.any() and not summary["test accuracy"][one_fold].str.contains("±").any()
+    assert summary["test accuracy"][~one_fold].str.contains("±").all()
     assert len(at.get("download_button")) == 2
     assert charts(at) >= 4 + 1 + 3  # curves per run, side by side, confusion + ROC + per class
     at.selectbox(key="detail_run").set_value(at.selectbox(key="detail_run").options[-1]).run()
@@ -154,6 +268,57 @@ def check_attention(at, data, runs):
     else:
         assert at.radio(key="att_source").options == ["upload a clip"]
         assert "Upload a clip" in texts(at, "info")
+
+
+def figures(at: AppTest) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_attention_pictures_explain_themselves(use):
+    """Heatmaps with axis titles and ticks in seconds, a sequential colour scale from 0, the 1/2/4-head panels on
+    one attention axis, the fold ensemble as a choice, and a 'how to read this' with the measured takeaway."""
+    use(data=True, runs=True)
+    at = open_page("attention")
+    assert at.selectbox(key="att_fold").value == "ensemble" and len(at.selectbox(key="att_fold").options) == 3
+    assert "How to read this" in texts(at, "info") and "20–21 %" in texts(at, "info")
+    figs = figures(at)
+    heat = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    layout = heat["layout"]
+    assert layout["coloraxis"]["cmin"] == 0
+    assert [c[1].lower() for c in layout["coloraxis"]["colorscale"]][0] == "#440154"  # Viridis: dark at 0
+    def titles(axis: str) -> str:
+        return " ".join(v["title"]["text"] for k, v in layout.items() if k.startswith(axis) and "title" in v)
+    assert "key token" in titles("xaxis") and "query token" in titles("yaxis")
+    assert layout["xaxis"]["ticktext"][0] == "CLS" and layout["xaxis"]["ticktext"][1].endswith(" s")
+    side = figs[-3:]  # 1, 2 and 4 heads
+    ranges = {tuple(f["layout"]["yaxis2"]["range"]) for f in side}
+    assert len(ranges) == 1 and min(ranges)[0] == 0
+    at.selectbox(key="att_fold").set_value(2).run()
+    assert not at.exception and len(figures(at)) == 2 + 3
+
+
+def test_compare_charts_share_axes_and_class_order(use):
+    use(data=True, runs=True)
+    at = open_page("compare")
+    figs = figures(at)
+    curves = [f for f in figs if f["layout"].get("title", {}).get("text", "").startswith(("cnn", "transformer"))]
+    assert len(curves) >= 4 + 2  # every run's folds overlaid, then the same fold side by side
+    loss = {tuple(f["layout"]["yaxis"]["range"]) for f in curves}
+    epochs = {tuple(f["layout"]["xaxis"]["range"]) for f in curves}
+    assert len(loss) == 1 and len(epochs) == 1 and min(loss)[0] == 0
+    bars = next(f for f in figs if f["data"][0]["type"] == "bar")
+    confusion = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    assert bars["data"][0]["x"] == confusion["data"][0]["y"] == table_with(at, "precision")["class"].tolist()
+
+    # ESC-10's label order (dog, rooster, rain, ...) is not alphabetical, as results.json's per-class dict is.
+    from audioclf import plots, runs
+
+    order = ["dog", "rooster", "rain"]
+    report = {"per_class": {c: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1} for c in sorted(order)}}
+    assert list(plots.per_class_figure(report["per_class"], order=order).data[0].x) == order
+    assert [r["class"] for r in runs.per_class_table(report, order)] == order
 
 
 def check_predict(at, data, runs):

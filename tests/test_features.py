@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -51,3 +53,16 @@ def test_waveform_crops_at_source_rate_before_resampling():
     out = waveform(short_clip, 44100, prep)
     assert out.shape == (80000,) and out[48500:].abs().max() == 0  # padded after 3 s
     assert waveform(long_clip, 44100, prep, crop=False).shape == (16000 * 7,)
+
+
+def test_log_mel_is_torchaudio_without_librosa():
+    """The Clips page's spectrogram: torchaudio's front end (no librosa, so no multi-second compile on first use),
+    in dB below the loudest bin, one frame per 256 samples."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from audioclf.features import log_mel; "
+            "m = log_mel(np.sin(np.arange(16000) * 0.3).astype('float32'), 16000); "
+            "assert m.shape == (64, 16000 // 256 + 1), m.shape; assert m.max() == 0 and m.min() >= -80, m.min(); "
+            "assert 'librosa' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -162,6 +162,24 @@ def test_status_from_the_run_folder(tmp_path):
     assert jobs.list_jobs(tmp_path / "nothing-here") == []
 
 
+def test_data_preparation_is_counted_clip_by_clip(tmp_path):
+    """Before training starts, the CLI writes how many clips it has decoded; the app shows the count and its
+    fraction, and a process that died while decoding reads as stopped."""
+    from audioclf.cli import _preparing
+
+    config = TrainConfig(model="cnn", epochs=2, cv_folds=(2, 3))
+    root = tmp_path / "store"
+    report = _preparing(config, root)
+    report(3, 10)
+    run = Run.of(config, root)
+    run.write_config(config)
+    job = jobs.job_status(run)
+    assert job.status == "starting" and "3 of 10 clips decoded" in job.message
+    assert ui.describe_progress(job) == (0.3, "preparing the data: 3 of 10 clips decoded")
+    run.write_progress({**run.progress(), "pid": dead_pid()})
+    assert jobs.job_status(run).status == "stopped"
+
+
 def test_pid_alive():
     assert jobs.pid_alive(os.getpid())
     assert not jobs.pid_alive(dead_pid())
