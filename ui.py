@@ -244,6 +244,12 @@ def predict_runs() -> list[tuple[Run, str]]:
     return _predict_runs(str(root.resolve()), store.store_stamp(root))
 
 
+def unsure_threshold(run: Run) -> float:
+    """The run's "not sure" threshold (results.json, chosen on its validation folds); 0 (always sure)
+    for a run evaluated before it existed."""
+    return float(((run.results() or {}).get("unsure") or {}).get("threshold", 0.0))
+
+
 def run_label(run: Run) -> str:
     from audioclf.runs import describe
 

@@ -58,3 +58,24 @@ def verdict(ensemble: np.ndarray, per_model: Sequence[np.ndarray], threshold: fl
     if per_model and 2 * agree < len(per_model):
         reasons.append(f"only {agree} of its {len(per_model)} fold models pick it")
     return {"top": top, "sure": not reasons, "agree": agree, "of": len(per_model), "reasons": reasons}
+
+
+def timeline(over_time: dict, classes: list[str] | tuple[str, ...], threshold: float) -> list[dict]:
+    """A long recording window by window, then merged: consecutive windows with the same sure answer
+    become one span {start_s, end_s, class, probability (the span's highest), sure}; windows that are
+    not sure become spans of "not sure" (class None)."""
+    starts = np.asarray(over_time["start_s"], dtype=np.float64)
+    ens = np.asarray(over_time["ensemble"])
+    models = list(over_time.get("per_model", {}).values())
+    spans: list[dict] = []
+    for i, start in enumerate(starts):
+        v = verdict(ens[i], [m[i] for m in models], threshold)
+        label = classes[v["top"]] if v["sure"] else None
+        end = start + float(over_time.get("clip_s", 5.0))
+        if spans and spans[-1]["class"] == label:
+            spans[-1]["end_s"] = end
+            spans[-1]["probability"] = max(spans[-1]["probability"], float(ens[i, v["top"]]))
+        else:
+            spans.append({"start_s": float(start), "end_s": end, "class": label,
+                          "probability": float(ens[i, v["top"]]), "sure": v["sure"]})
+    return spans

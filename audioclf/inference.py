@@ -127,7 +127,8 @@ def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop
               "ensemble": per["ensemble"].mean(0)}
     if len(starts) > 1:
         result["over_time"] = {"start_s": (np.asarray(starts) / prep.sample_rate).tolist(),
-                               "ensemble": per["ensemble"]}
+                               "clip_s": prep.duration, "ensemble": per["ensemble"],
+                               "per_model": {k: v for k, v in per.items() if k != "ensemble"}}
     return result
 
 

@@ -181,6 +181,24 @@ def over_time_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequen
     return fig
 
 
+def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequence[str],
+                    clip_seconds: float = 5.0) -> go.Figure:
+    """A class x time strip of a long recording: one column per window (its start to end), one row for
+    every class that is the top class of at least one window, coloured by the ensemble's probability
+    on a scale rising from 0. Click a column to select its window."""
+    proba = np.asarray(proba)
+    winners = sorted(set(proba.argmax(1).tolist()), key=lambda j: -proba[:, j].max())
+    mid = np.asarray(starts) + clip_seconds / 2
+    fig = go.Figure(go.Heatmap(
+        z=proba[:, winners].T, x=mid, y=[classes[j] for j in winners], zmin=0, zmax=1, colorscale="Blues",
+        colorbar=dict(title="probability"), xgap=1, ygap=1,
+        hovertemplate="%{y}<br>window centred at %{x:.1f} s<br>probability %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=120 + 28 * len(winners), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s window",
+                      yaxis=dict(autorange="reversed"), clickmode="event+select")
+    return fig
+
+
 def _token_ticks(n: int, token_times: np.ndarray | None, every: int = 16) -> dict:
     """Axis ticks for tokens 0..n-1 (0 is CLS): every `every`-th token, labelled with its time in the clip
     where the mapping is known, else its index."""

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from audioclf import plots
 from audioclf.errors import UserError
+from audioclf.confidence import timeline, verdict
 from audioclf.inference import predict_file, top_k
 from audioclf.store import Run
 
@@ -13,8 +14,9 @@ ui.page_guard()  # a page opened first on a fresh server runs without app.py
 st.title("Predict")
 st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel count or length, up to "
             f"{ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
-            "does their ensemble (the mean of their probabilities). A clip longer than 5 s is also classified "
-            "5 s at a time. Your audio stays in memory; nothing is saved.")
+            "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
+            "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
+            "nothing is saved.")
 
 choices = ui.predict_runs()  # the best complete run by validation accuracy first (cached until the store changes)
 if not choices:
@@ -50,26 +52,68 @@ except UserError as e:  # a file that can't be decoded, or a run whose weights c
 
 classes = result["classes"]
 ens = np.asarray(result["ensemble"])
-best = int(ens.argmax())
+threshold = ui.unsure_threshold(run)
+folds = list(result["per_model"].values())
 st.audio(data, format=ui.audio_mime(name))
-st.success(f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})", icon=":material/hearing:")
-st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}`")
+long = "over_time" in result
+if long:
+    spans = timeline(result["over_time"], classes, threshold)
+    sure = [sp for sp in spans if sp["sure"]]
+    heard = sorted({sp["class"] for sp in sure}, key=[sp["class"] for sp in sure].index)
+    if heard:
+        when = {c: ", ".join(f"{sp['start_s']:.0f}–{sp['end_s']:.0f} s" for sp in sure if sp["class"] == c)
+                for c in heard}
+        st.success(f"Heard over {result['duration_s']:.1f} s: " + ", ".join(f"**{c}** ({when[c]})" for c in heard),
+                   icon=":material/hearing:")
+    else:
+        st.warning(f"Not sure of any part of this {result['duration_s']:.1f} s recording: no window's answer is "
+                   "confident enough (see the strip below).", icon=":material/help:")
+else:
+    v = verdict(ens, folds, threshold)
+    best = v["top"]
+    headline = f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})"
+    if v["sure"]:
+        st.success(headline, icon=":material/hearing:")
+    else:
+        st.warning(f"Not sure. {headline}, but {' and '.join(v['reasons'])}. It may be none of the sounds this "
+                   "model knows.", icon=":material/help:")
+st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
+           f"{len(classes)} sounds: {', '.join(classes)}")
 
-left, right = st.columns([3, 2])
-with left:
-    st.markdown("**Top classes**: the ensemble in black, each fold model in colour")
-    per_model = {**{k.replace("fold", "fold "): v for k, v in result["per_model"].items()}, "ensemble": ens}
-    st.plotly_chart(plots.proba_figure(per_model, classes, k=min(5, len(classes))), key="proba")
-with right:
-    st.markdown("**Top 3 per model**")
-    # A static table: the interactive grid (st.dataframe) cost the browser about 1 s of CPU the first
-    # time and 0.2 s after, for five rows (bench/load.py; five sessions' browsers share 2 cores there).
-    st.table(ui.as_table([{"model": m, **{f"#{i + 1}": f"{c} ({p:.2f})"
-                                          for i, (c, p) in enumerate(top_k(np.asarray(v), classes, 3))}}
-                          for m, v in per_model.items()]).set_index("model"))
-
-if "over_time" in result:
-    st.markdown(f"**Over time**: the clip is {result['duration_s']:.1f} s long, so it was also classified 5 s at a "
-                "time (every 2.5 s); its overall result above is the mean over these segments.")
+if long:
     ot = result["over_time"]
-    st.plotly_chart(plots.over_time_figure(ot["start_s"], ot["ensemble"], classes), key="over_time")
+    st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
+                f"({ot['clip_s']:g} s windows every 2.5 s). Click a window to hear it.")
+    event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"]),
+                            key="timeline", on_select="rerun", selection_mode="points")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if points:
+        centre = float(points[0]["x"])
+        start = max(0.0, centre - ot["clip_s"] / 2)
+        st.audio(data, format=ui.audio_mime(name), start_time=int(start), end_time=int(np.ceil(start + ot["clip_s"])))
+        st.caption(f"The window from {start:.1f} to {start + ot['clip_s']:.1f} s.")
+    rows = [{"from (s)": f"{sp['start_s']:.1f}", "to (s)": f"{sp['end_s']:.1f}",
+             "answer": sp["class"] or "not sure", "highest probability": f"{sp['probability']:.2f}"} for sp in spans]
+    st.table(ui.as_table(rows))
+    mean_best = int(ens.argmax())
+    st.caption(f"Averaged over the whole recording, the top class would be {classes[mean_best]} "
+               f"({ens[mean_best]:.2f}); a mean hides sounds that come and go, so it is only this footnote.")
+else:
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Top classes**: the ensemble in black, each fold model in colour")
+        per_model = {**{k.replace("fold", "fold "): v for k, v in result["per_model"].items()}, "ensemble": ens}
+        st.plotly_chart(plots.proba_figure(per_model, classes, k=min(5, len(classes))), key="proba")
+    with right:
+        st.markdown("**Top 3 per model**")
+        # A static table: the interactive grid (st.dataframe) cost the browser about 1 s of CPU the first
+        # time and 0.2 s after, for five rows (bench/load.py; five sessions' browsers share 2 cores there).
+        st.table(ui.as_table([{"model": m, **{f"#{i + 1}": f"{c} ({p:.2f})"
+                                              for i, (c, p) in enumerate(top_k(np.asarray(v), classes, 3))}}
+                              for m, v in per_model.items()]).set_index("model"))
+    if threshold < 1.0:
+        st.caption(f"\"Not sure\" below an ensemble probability of {threshold:.2f} (where this run's answers on its "
+                   "validation folds stop being right 9 times in 10) or when most fold models disagree.")
+    else:
+        st.caption("This run is never sure: on its validation folds, no confidence level made its answers right "
+                   "9 times in 10.")

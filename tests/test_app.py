@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -343,8 +344,10 @@ def upload(at: AppTest, key: str, name: str, data: bytes, mime: str = "audio/wav
 def test_predict_classifies_an_uploaded_clip(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", "whistle.wav", appdata.wav_bytes(2500.0, 1.0, 22050, 2))
-    verdict = re.search(r"Predicted: \*\*(\w+)\*\* \(ensemble probability (0\.\d+|1\.00)\)", texts(at, "success"))
+    headline = texts(at, "success") + texts(at, "warning")  # sure, or "Not sure. Predicted: ..."
+    verdict = re.search(r"Predicted: \*\*(\w+)\*\* \(ensemble probability (0\.\d+|1\.00)\)", headline)
     assert verdict and verdict.group(1) in appdata.CLASSES
+    assert "the model knows 3 sounds: high, low, mid" in texts(at, "caption")
     assert charts(at) == 1  # top classes; a 1 s clip has no result over time
     top3 = table_with(at, "#1")
     assert top3.index.tolist()[-1] == "ensemble" and top3["#1"].iloc[-1].startswith(verdict.group(1))
@@ -353,9 +356,30 @@ def test_predict_classifies_an_uploaded_clip(use):
 def test_predict_a_long_clip_over_time(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", "long.wav", appdata.wav_bytes(220.0, 12.0, 16000))
-    assert "Predicted: **" in texts(at, "success")
-    assert "Over time" in texts(at, "markdown")
-    assert charts(at) == 2
+    headline = texts(at, "success") + texts(at, "warning")
+    assert "Heard over 12.0 s: **" in headline or "Not sure of any part of this 12.0 s recording" in headline
+    assert "What happens when" in texts(at, "markdown")
+    assert charts(at) == 1  # the class x time strip; no mean bar chart as the headline
+    spans = table_with(at, "answer")
+    assert spans["from (s)"].iloc[0] == "0.0" and spans["to (s)"].iloc[-1] == "12.5"  # windows at 0, 2.5, 5, 7.5 s
+    assert "only this footnote" in texts(at, "caption")
+
+
+def test_the_timeline_shows_every_sound_that_wins_a_window(use):
+    """Six different sounds in a row: each appears as a row of the strip and in the spans."""
+    from audioclf.confidence import timeline
+
+    over_time = {"start_s": [0.0, 2.5, 5.0, 7.5, 10.0, 12.5], "clip_s": 5.0,
+                 "ensemble": np.eye(6)[[0, 0, 1, 2, 3, 5]] * 0.7 + 0.05,
+                 "per_model": {"fold2": np.eye(6)[[0, 0, 1, 2, 3, 5]]}}
+    classes = list("abcdef")
+    spans = timeline(over_time, classes, threshold=0.5)
+    assert [sp["class"] for sp in spans] == ["a", "b", "c", "d", "f"] and spans[0]["end_s"] == 7.5
+    assert [sp["class"] for sp in timeline(over_time, classes, threshold=0.9)] == [None]  # never sure
+    from audioclf.plots import timeline_figure
+
+    fig = timeline_figure(over_time["start_s"], over_time["ensemble"], classes)
+    assert set(fig.data[0].y) == {"a", "b", "c", "d", "f"} and fig.data[0].zmin == 0
 
 
 @pytest.mark.parametrize("name, data, message", [
@@ -393,7 +417,7 @@ def test_markdown_in_an_uploaded_name_does_not_render(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", EVIL, appdata.wav_bytes(880.0, 1.0, 22050))
     shown = texts(at, "caption")
-    assert "[link](http://evil.example/)" in shown and "Predicted: **" in texts(at, "success")
+    assert "[link](http://evil.example/)" in shown and "Predicted: **" in texts(at, "success") + texts(at, "warning")
     at = upload(at, "predict_upload", EVIL, b"RIFF\x00\x00\x00\x00WAVEnot really audio")
     assert "cannot decode" in texts(at, "error")
     shown += texts(at, "error")
