@@ -279,7 +279,11 @@ def describe_progress(job) -> tuple[float, str]:
     if p.get("fold") is not None and p["fold"] in folds:
         parts.append(f"fold {p['fold']} ({folds.index(p['fold']) + 1} of {len(folds)})")
     if p.get("epochs"):
-        parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
+        done, of = p.get("batch") or (0, 0)
+        if of and job.status == "running":  # within an epoch: the one under way, batch by batch
+            parts.append(f"epoch {p.get('epoch', 0) + 1}/{p['epochs']}, batch {done} of {of}")
+        else:
+            parts.append(f"epoch {p.get('epoch', 0)}/{p['epochs']}")
     if job.status == "running" and p.get("eta_s") is not None:
         parts.append(f"{format_seconds(p['eta_s'])} left")
     elif job.status != "running" and not (job.message or "").startswith(job.status):

@@ -46,6 +46,9 @@ class Progress:
     epoch_seconds: list[float] = field(default_factory=list)
     message: str = ""
     enabled: bool = True  # False in the processes of a torchrun other than rank 0
+    batch: tuple[int, int] = (0, 0)  # batches done of the epoch under way, and how many it has
+    epoch_started: float = field(default_factory=time.time)
+    _written: float = 0.0
 
     def update(self, **changes: Any) -> None:
         for k, v in changes.items():
@@ -53,16 +56,29 @@ class Progress:
         if self.enabled:
             self.run.write_progress(self.as_dict())
 
+    def batch_done(self, fold: int, epoch: int, done: int, of: int) -> None:
+        """Batch by batch within an epoch, so that the bar and the ETA move; written at most once a second."""
+        if done == 1:
+            self.epoch_started = time.time()
+        self.fold, self.epoch, self.batch = fold, epoch - 1, (done, of)
+        if self.enabled and time.time() - self._written >= 1.0:
+            self._written = time.time()
+            self.run.write_progress(self.as_dict())
+
     def as_dict(self) -> dict[str, Any]:
-        done_epochs = self._epochs_done()
+        done, of = self.batch
+        partial = done / of if of and self.status == "running" else 0.0  # of the epoch under way
+        done_epochs = self._epochs_done() + partial
         total = len(self.folds) * self.epochs
         recent = self.epoch_seconds[-10:]
-        eta = (total - done_epochs) * (sum(recent) / len(recent)) if recent else None
+        per_epoch = (sum(recent) / len(recent) if recent
+                     else (time.time() - self.epoch_started) / partial if partial else None)
+        eta = (total - done_epochs) * per_epoch if per_epoch is not None else None
         return {
             "status": self.status, "pid": os.getpid(), "folds": self.folds, "fold": self.fold,
             "epoch": self.epoch, "epochs": self.epochs, "epochs_done": done_epochs, "epochs_total": total,
-            "fraction": done_epochs / total if total else 1.0, "eta_s": eta, "started": self.started,
-            "updated": time.time(), "message": self.message,
+            "batch": list(self.batch), "fraction": done_epochs / total if total else 1.0, "eta_s": eta,
+            "started": self.started, "updated": time.time(), "message": self.message,
         }
 
     def _epochs_done(self) -> int:
@@ -161,8 +177,9 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     for epoch in range(len(history) + 1, config.epochs + 1):
         t0 = time.time()
         perm = torch.randperm(len(y_train), generator=gen).to(device)
+        on_batch = (lambda done, of, e=epoch: progress.batch_done(fold, e, done, of)) if progress else None
         train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist, sched,
-                                            n_classes=len(prepared.classes))
+                                            n_classes=len(prepared.classes), on_batch=on_batch)
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
@@ -179,7 +196,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
         if progress:
             progress.epoch_seconds.append(row["seconds"])
-            progress.update(fold=fold, epoch=epoch)
+            progress.update(fold=fold, epoch=epoch, batch=(0, 0))
     bar.close()
 
     if not dist.is_main:
@@ -219,7 +236,7 @@ def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epo
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE, sched=None,
-                n_classes: int | None = None) -> tuple[float, float]:
+                n_classes: int | None = None, on_batch=None) -> tuple[float, float]:
     """One pass over the training clips in the order `perm`; (mean loss, accuracy).
 
     With an augmentation preset, each batch is augmented (crops, gain, mixup, ...: the loss is then
@@ -231,6 +248,7 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
     aug = AUGMENTS[config.augment]
     n_classes = n_classes or int(y.max()) + 1
     total_loss, correct, seen = 0.0, 0, 0
+    batches = math.ceil(len(perm) / config.batch_size)
     for i in range(0, len(perm), config.batch_size):
         idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
         xb, yb = x[idx], y[idx]
@@ -248,6 +266,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
         total_loss += loss.item() * len(idx)
         correct += (logits.argmax(1) == yb).sum().item()
         seen += len(idx)
+        if on_batch is not None:
+            on_batch(i // config.batch_size + 1, batches)
     total_loss, correct, seen = dist.sum(total_loss, correct, seen)
     return total_loss / seen, correct / seen
 

@@ -19,9 +19,9 @@ def manifest() -> dict:
     return json.loads(MANIFEST.read_text())
 
 
-def test_the_four_reference_models_are_shipped_within_40_mb():
+def test_the_four_reference_models_and_the_recipe_are_shipped_within_40_mb():
     runs = manifest()["runs"]
-    assert set(runs) == {"cnn", "transformer-1h", "transformer-2h", "transformer-4h"}
+    assert set(runs) == {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn"}
     total = 0
     for r in runs.values():
         run = ROOT / "checkpoints" / r["folder"]
@@ -29,7 +29,7 @@ def test_the_four_reference_models_are_shipped_within_40_mb():
             assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest, f"{r['folder']}/{name} changed"
             total += (run / name).stat().st_size
         config = Run(run).config
-        assert run.name == f"{config.label}-{config.key()}" and config.epochs == 100
+        assert run.name == f"{config.label}-{config.key()}" and config.epochs == (120 if config.augment == "recipe" else 100)
         assert sum(n.endswith("best.pt") for n in r["files"]) == 4
     assert total < 40 * 2**20
 

@@ -141,3 +141,34 @@ def test_config_key_is_stable_and_json_round_trips():
     assert TrainConfig(model="cnn", heads=1).key() == TrainConfig(model="cnn", heads=4).key()
     with pytest.raises(ValueError, match="also a cross-validation fold"):
         TrainConfig(test_fold=2)
+
+
+def test_progress_moves_batch_by_batch_with_an_eta(tmp_path):
+    config = TrainConfig(model="cnn", epochs=10, cv_folds=(2, 3), dataset_id="x")
+    run = Run.of(config, tmp_path)
+    progress = Progress(run, [2, 3], 10)
+    progress._written = 0.0
+    progress.batch_done(2, 1, 1, 4)  # the first batch of the first epoch: no finished epoch yet
+    time.sleep(0.05)
+    progress._written = 0.0
+    progress.batch_done(2, 1, 2, 4)
+    p = run.progress()
+    assert p["batch"] == [2, 4] and p["epoch"] == 0 and p["fraction"] == pytest.approx(0.5 / 20)
+    assert p["eta_s"] is not None and p["eta_s"] > 0  # estimated from this epoch's batches so far
+    progress.epoch_seconds.append(2.0)
+    progress.update(fold=2, epoch=1, batch=(0, 0))
+    assert run.progress()["eta_s"] == pytest.approx(19 * 2.0)
+    progress._written = 0.0
+    progress.batch_done(2, 2, 2, 4)
+    assert run.progress()["eta_s"] == pytest.approx(18.5 * 2.0)  # moves within the epoch
+
+
+def test_progress_text_names_the_batch():
+    import ui
+    from audioclf.jobs import Job
+
+    config = TrainConfig(model="cnn", epochs=10, cv_folds=(2, 3), dataset_id="x")
+    job = Job(Run.of(config), config, "running", 1, {"fold": 2, "folds": [2, 3], "epoch": 4, "epochs": 10,
+                                                     "batch": [3, 8], "fraction": 0.21, "eta_s": 95.0})
+    fraction, text = ui.describe_progress(job)
+    assert "epoch 5/10, batch 3 of 8" in text and "1 min 35 s left" in text and fraction == 0.21

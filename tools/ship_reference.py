@@ -1,10 +1,11 @@
-"""Prepare the reference runs for shipping: smaller weights, re-evaluated, with a manifest.
+"""Prepare the shipped runs: smaller weights, re-evaluated, with a manifest.
 
     python tools/ship_reference.py --data ../shared/data/esc10
 
-For each finished 100-epoch run of the four reference models in checkpoints/: final.pt is stored in
-float16; best.pt (the evaluated fold model) is stored in float16 only where that leaves its
-predictions on the test fold unchanged, else it stays float32. The fold models are then
+For the newest finished run of each shipped label in checkpoints/ (the report's four models at 100
+epochs, and the recipe at its own epochs), trained on `--data`: only the evaluated weights ship
+(best.pt; final.pt is removed, to keep the store under 40 MB), stored in float16 where that leaves the
+fold model's predictions on the test fold unchanged, else float32. The fold models are then
 re-evaluated so that results.json describes the weights as shipped, and checkpoints/REFERENCE.json
 lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
 """
@@ -27,7 +28,7 @@ from audioclf.prepare import prepare  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
-LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
+LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn"]
 
 
 
@@ -52,28 +53,33 @@ def shrink(run: Run, fold: int, which: str, x_test: torch.Tensor, prep, check: b
 
 
 def shipped_files(run: Run) -> list[Path]:
-    """What ships of a run: its config and results, and per fold the weights (with their checksums)
-    and the history."""
+    """What ships of a run: its config and results, and per fold the evaluated weights (with their
+    checksum) and the history."""
     files = [run.config_file, run.results_file]
     for fold in run.config.cv_folds:
-        for which in ("best", "final"):
-            w = run.weights_file(fold, which)
-            files += [w, store.checksum_file(w)]
-        files.append(run.history_file(fold))
+        w = run.weights_file(fold, "best")
+        files += [w, store.checksum_file(w), run.history_file(fold)]
     return files
+
+
+def drop_final(run: Run, fold: int) -> None:
+    path = run.weights_file(fold, "final")
+    path.unlink(missing_ok=True)
+    store.checksum_file(path).unlink(missing_ok=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
-    ap.add_argument("--epochs", type=int, default=100)
     args = ap.parse_args()
     dataset = open_dataset(args.data, "esc10")
     manifest = {"command": "python tools/ship_reference.py", "dataset_id": dataset.fingerprint(), "runs": {}}
     for run in store.list_runs(args.checkpoints):
         cfg = run.config
-        if cfg.label not in LABELS or cfg.label in manifest["runs"] or cfg.epochs != args.epochs:
+        default_epochs = type(cfg)(model=cfg.model).epochs  # 100 for the report's models, the recipe's own
+        if (cfg.label not in LABELS or cfg.label in manifest["runs"] or cfg.epochs != default_epochs
+                or cfg.dataset_id != dataset.fingerprint()):
             continue
         if not all(run.fold_complete(f) for f in cfg.cv_folds):
             print(f"skipping {run.name}: not all folds are finished")
@@ -82,12 +88,12 @@ def main() -> None:
         x_test, _ = prepared.subset([cfg.test_fold])
         storage = {}
         for fold in cfg.cv_folds:
-            shrink(run, fold, "final", x_test, cfg.prep, check=False)
+            drop_final(run, fold)
             storage[fold] = shrink(run, fold, "best", x_test, cfg.prep, check=True)
         results = evaluate_run(cfg, prepared, root=args.checkpoints)
         files = sorted(shipped_files(run))
         manifest["runs"][cfg.label] = {
-            "folder": run.name, "best_storage": storage,
+            "folder": run.name, "best_storage": storage, "dataset_id": cfg.dataset_id,
             "test_accuracy": results["summary"]["accuracy"]["values"],
             "files": {p.relative_to(run.path).as_posix(): sha256(p) for p in files}}
         print(f"{run.name}: best.pt storage {storage}; test accuracy per fold "
