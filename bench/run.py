@@ -254,8 +254,9 @@ def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
     t = np.array(times) * 1e3
     return {"model": ens.label, "fold_models": len(ens.models), "clips": repeats,
             "median_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)),
-            "bound": "the four CNN forward passes (first conv block over 144,000 samples), then Vorbis "
-                     "decoding and resampling"}
+            "bound": ("the four CNN forward passes (first conv block over 144,000 samples), then Vorbis "
+                      "decoding and resampling") if ens.config.model == "cnn" else
+                     "the fold models' forward passes, then Vorbis decoding and resampling"}
 
 
 def bench_gpu(data: Path) -> dict:

@@ -100,8 +100,16 @@ def settle(pg) -> None:
     pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
 
 
+README_IMAGES = REPO / "docs" / "img"  # with $AUDIOCLF_README_IMAGES set, the README's pictures are made here
+
+
 def screenshot(pg, name: str) -> Path:
-    """The whole page: Streamlit scrolls inside its main block, so grow the viewport until it fits."""
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport until it fits.
+    With $AUDIOCLF_README_IMAGES, also the first screen of it, small, as docs/img/<name>.jpg."""
+    if os.environ.get("AUDIOCLF_README_IMAGES"):
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(README_IMAGES / f"{name}.jpg"), type="jpeg", quality=50,
+                      clip={"x": 0, "y": 0, "width": 1400, "height": 900})
     measure = """() => Math.max(...['stMain', 'stMainBlockContainer', 'stAppViewContainer'].map(
         id => (document.querySelector(`[data-testid="${id}"]`) || {scrollHeight: 0}).scrollHeight))"""
     height = 0

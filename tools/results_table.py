@@ -1,6 +1,8 @@
 """Write docs/results.md from the runs in the checkpoint store, beside the report's figures.
 
-    python tools/results_table.py [--checkpoints checkpoints] [--epochs 100]
+    python tools/results_table.py [--checkpoints checkpoints]
+
+Each label's newest evaluated run at its model's default epochs (100 for the report's, the recipe's own).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from audioclf.report import fold_table_markdown  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
 REPORT = {"cnn": "46–55 %", "transformer-4h": "50–65 %"}
-ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h"]
+ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn"]
 
 
 def run_seconds(run: Run) -> float:
@@ -26,14 +28,13 @@ def run_seconds(run: Run) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
-    ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     ap.add_argument("--preamble", type=Path, help="markdown to put before the tables")
     args = ap.parse_args()
     runs = {}
     for run in store.list_runs(args.checkpoints):
         cfg = run.config
-        if cfg.epochs == args.epochs and run.results() and cfg.label not in runs:
+        if cfg.epochs == type(cfg)(model=cfg.model).epochs and run.results() and cfg.label not in runs:
             runs[cfg.label] = run
     lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
     lines += ["## Summary: fold-1 test accuracy", "",
