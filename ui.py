@@ -250,6 +250,11 @@ def unsure_threshold(run: Run) -> float:
     return float(((run.results() or {}).get("unsure") or {}).get("threshold", 0.0))
 
 
+def unsure_target(run: Run) -> float:
+    """How often the run's answers above its threshold were right on its validation folds."""
+    return float(((run.results() or {}).get("unsure") or {}).get("target", 0.9))
+
+
 def run_label(run: Run) -> str:
     from audioclf.runs import describe
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
-from .confidence import TARGET, choose_threshold, coverage
+from .confidence import choose_threshold, coverage, target_for
 from .inference import predict_logits
 from .metrics import classification_report, mean_std, summarise_folds
 from .prepare import Prepared
@@ -50,9 +50,10 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
         ensemble = classification_report(y, np.mean(probas, axis=0), classes)
         ensemble["predictions"] = np.mean(probas, axis=0).argmax(1).tolist()
         results["ensemble"] = ensemble
-        threshold = choose_threshold(val_conf, val_ok)
+        target = target_for(val_ok)
+        threshold = choose_threshold(val_conf, val_ok, target)
         mean = np.mean(probas, axis=0)
-        results["unsure"] = {"target": TARGET, "threshold": threshold,
+        results["unsure"] = {"target": target, "threshold": threshold,
                              "validation": coverage(val_conf, val_ok, threshold),
                              "test": coverage(mean.max(1), mean.argmax(1) == y, threshold)}
     run.write_results(results)

@@ -111,9 +111,10 @@ else:
         st.table(ui.as_table([{"model": m, **{f"#{i + 1}": f"{c} ({p:.2f})"
                                               for i, (c, p) in enumerate(top_k(np.asarray(v), classes, 3))}}
                               for m, v in per_model.items()]).set_index("model"))
+    target = ui.unsure_target(run)
     if threshold < 1.0:
-        st.caption(f"\"Not sure\" below an ensemble probability of {threshold:.2f} (where this run's answers on its "
-                   "validation folds stop being right 9 times in 10) or when most fold models disagree.")
+        st.caption(f"\"Not sure\" below an ensemble probability of {threshold:.2f} (above it, this run's answers on "
+                   f"its validation folds were right {target:.0%} of the time) or when most fold models disagree.")
     else:
-        st.caption("This run is never sure: on its validation folds, no confidence level made its answers right "
-                   "9 times in 10.")
+        st.caption(f"This run is never sure: on its validation folds, no confidence level made its answers right "
+                   f"{target:.0%} of the time.")

@@ -34,7 +34,9 @@ def test_summary_across_folds():
 
 
 def test_unsure_threshold_is_the_lowest_confidence_that_keeps_the_target():
-    from audioclf.confidence import choose_threshold, coverage, verdict
+    from audioclf.confidence import choose_threshold, coverage, target_for, verdict
+
+    assert target_for([True] * 92 + [False] * 8) == pytest.approx(0.96) and target_for([True, False]) == 0.9
 
     conf = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
     ok = [True, True, True, True, False, True, False]
