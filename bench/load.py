@@ -443,6 +443,20 @@ def breakdown_table(report: dict, pieces: list[str]) -> list[str]:
     return lines
 
 
+def cpu_table(report: dict) -> list[str]:
+    roles = ["app server", "training job", "browser", "other processes"]
+    lines = ["| sessions | training job | seconds | machine busy | " + " | ".join(f"CPU s: {r}" for r in roles) + " |",
+             "|---|---|---|---|" + "---|" * len(roles)]
+    for c in report["cases"]:
+        cpu = c.get("cpu_during")
+        if not cpu:
+            continue
+        use = {r: sum(v for k, v in cpu["cpu_s"].items() if k.startswith(r)) for r in roles}
+        lines.append(f"| {c['sessions']} | {'yes' if c['training_job'] else 'no'} | {cpu['wall_s']:.1f} | "
+                     f"{cpu['machine_busy']:.0%} | " + " | ".join(f"{use[r]:.1f}" for r in roles) + " |")
+    return lines
+
+
 def markdown(report: dict, before: dict | None = None) -> str:
     m = report["machine"]
     lines = [SECTION, "",
@@ -465,10 +479,12 @@ def markdown(report: dict, before: dict | None = None) -> str:
     lines += ["", "Where a classifying script run's time goes (server side, mean seconds per run; "
               "`bench/load_server.py` times these pieces; wall includes waiting for the CPU and the GIL):", ""]
     lines += breakdown_table(report, pieces)
+    lines += ["", "CPU seconds used while the sessions uploaded (from /proc; 2 cores give 2 s per second):", ""]
+    lines += cpu_table(report)
     if before:
         lines += ["", f"Before the changes ({before.get('label') or 'earlier'}; `{before['command']}`, same machine, "
                   f"{'; '.join(before['machine']['other_processes']) or 'nothing else'} busy):", ""]
-        lines += figures_table(before) + [""] + breakdown_table(before, pieces)
+        lines += figures_table(before) + [""] + breakdown_table(before, pieces) + [""] + cpu_table(before)
     return "\n".join(lines) + "\n"
 
 
@@ -498,7 +514,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--before", type=Path, help="a load.json from before a change, shown beside in the doc")
     ap.add_argument("--keep", action="store_true", help="keep each case's temporary folder (server log, timings)")
     ap.add_argument("--label", default="", help="a note stored with the figures (e.g. 'before')")
+    ap.add_argument("--rewrite-doc", action="store_true", help="only rewrite the doc section from --out (and --before)")
     args = ap.parse_args(argv)
+    if args.rewrite_doc:
+        section = markdown(json.loads(args.out.read_text()), json.loads(args.before.read_text()) if args.before else None)
+        write_doc(args.doc, section)
+        return
     if not Path(CHROMIUM).is_file():
         raise SystemExit(f"needs Chromium at {CHROMIUM}")
 
