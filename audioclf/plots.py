@@ -108,12 +108,18 @@ def curves_figure(histories: dict[str, list[dict]], title: str = "",
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str = "") -> go.Figure:
+    """Counts, true class by row, in label order. With many classes (ESC-50) the numbers are left out of
+    the cells (they would not fit; hover shows them), zero cells stay white, and the figure grows so
+    that every class name has its own line; plotly's zoom box enlarges any corner."""
     m = np.asarray(matrix)
-    fig = go.Figure(go.Heatmap(z=m, x=list(classes), y=list(classes), colorscale="Blues", text=m,
-                               texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z} clips"
-                               "<extra></extra>"))
-    fig.update_layout(title=title or None, height=420, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    many = len(classes) > 15
+    fig = go.Figure(go.Heatmap(z=np.where(m > 0, m, np.nan) if many else m, x=list(classes), y=list(classes),
+                               colorscale="Blues", text=m, texttemplate=None if many else "%{text}",
+                               hovertemplate="true %{y}<br>predicted %{x}<br>%{text} clips<extra></extra>"))
+    fig.update_layout(title=title or None, height=max(420, 16 * len(classes) + 150),
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), xaxis_title="predicted",
+                      yaxis_title="true", yaxis_autorange="reversed",
+                      xaxis=dict(tickfont=dict(size=9 if many else 12)), yaxis=dict(tickfont=dict(size=9 if many else 12)))
     return fig
 
 

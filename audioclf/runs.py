@@ -249,6 +249,15 @@ def per_class_table(report: dict, order: list[str] | None = None) -> list[dict]:
             for c in names]
 
 
+def top_confusions(report: dict, classes: list[str], k: int = 10) -> list[dict]:
+    """The `k` most frequent mistakes (true class taken for another), most first: what a 50-class
+    confusion matrix hides in its many cells."""
+    m = report.get("confusion") or []
+    pairs = [(m[i][j], classes[i], classes[j]) for i in range(len(m)) for j in range(len(m)) if i != j and m[i][j]]
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    return [{"true": t, "taken for": p, "clips": n, "of the class's": sum(m[classes.index(t)])} for n, t, p in pairs[:k]]
+
+
 def misclassified(res: dict, which: str = "ensemble") -> list[dict]:
     """Test clips the chosen model got wrong: name, true class, predicted class."""
     report = report_for(res, which) or {}

@@ -98,6 +98,10 @@ with tab_detail:
     with left:
         st.markdown("**Confusion matrix** (rows: true class, columns: predicted)")
         st.plotly_chart(plots.confusion_figure(report["confusion"], r["classes"]), key="confusion")
+        confusions = runs.top_confusions(report, r["classes"])
+        if confusions:
+            st.markdown("**The most frequent mistakes**")
+            st.table(ui.as_table(confusions))
     with right:
         st.markdown("**One-vs-rest ROC curves**")
         if report.get("roc"):

@@ -51,3 +51,17 @@ def test_unsure_threshold_is_the_lowest_confidence_that_keeps_the_target():
     assert not low["sure"] and "below 0.50" in low["reasons"][0]
     split = verdict(np.array([0.1, 0.8, 0.1]), [np.array([1, 0, 0])] * 3 + [np.array([0, 1, 0])], threshold=0.5)
     assert not split["sure"] and "only 1 of its 4 fold models" in split["reasons"][0]
+
+
+def test_top_confusions_and_a_50_class_matrix_stay_readable():
+    from audioclf import plots, runs
+
+    classes = [f"class{i}" for i in range(50)]
+    m = np.eye(50, dtype=int) * 6
+    m[3, 7], m[10, 2], m[3, 9] = 2, 1, 1
+    top = runs.top_confusions({"confusion": m.tolist()}, classes, k=2)
+    assert [(t["true"], t["taken for"], t["clips"]) for t in top] == [("class3", "class7", 2), ("class10", "class2", 1)]
+    fig = plots.confusion_figure(m.tolist(), classes)
+    assert fig.layout.height >= 16 * 50 and fig.data[0].texttemplate is None  # a line per class, no crammed numbers
+    small = plots.confusion_figure(np.eye(3, dtype=int).tolist(), classes[:3])
+    assert small.data[0].texttemplate == "%{text}"
