@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .augment import AUGMENTS
 from .errors import ConfigError
 from .models import MODELS, model_config
 
@@ -103,8 +104,6 @@ class TrainConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(name, f"{getattr(self, name)!r} is not one of {', '.join(allowed)}")
-        from .augment import AUGMENTS
-
         if self.augment not in AUGMENTS:
             raise ConfigError("augment", f"{self.augment!r} is not one of {', '.join(AUGMENTS)}")
         if not 0 <= self.label_smoothing < 1:
