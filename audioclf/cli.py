@@ -262,8 +262,12 @@ def cmd_predict(args) -> int:
     from .inference import load_ensemble, predict_file, top_k
     from .runs import default_run
 
+    from .confidence import verdict
+    from .store import Run
+
     run = args.run or default_run(args.checkpoints).path
     ens = load_ensemble(run, device=pick_device(args.device))
+    threshold = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0))
     print(f"run {run.name}: {ens.label}, fold models {list(ens.folds)}")
     status = 0
     for path in args.files:
@@ -277,6 +281,9 @@ def cmd_predict(args) -> int:
         for name, proba in [*res["per_model"].items(), ("ensemble", res["ensemble"])]:
             tops = ", ".join(f"{c} {p:.2f}" for c, p in top_k(proba, res["classes"], args.top_k))
             print(f"  {name:>9}: {tops}")
+        v = verdict(res["ensemble"], list(res["per_model"].values()), threshold)
+        print(f"  {'answer':>9}: {res['classes'][v['top']]}" if v["sure"] else
+              f"  {'answer':>9}: not sure ({'; '.join(v['reasons'])})")
     return status
 
 
