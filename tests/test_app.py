@@ -616,3 +616,26 @@ def test_streamlit_config():
     assert config["server"]["address"] == "localhost"  # exposed only on purpose (README: Exposing the app)
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] == ui.UPLOAD_LIMIT_MB == 50
+
+
+def test_attention_over_the_shipped_recipes_log_mel_tokens(monkeypatch, tmp_path):
+    """The shipped log-mel transformer on an upload: one token per 80 ms, so the time axis is the clip's."""
+    import json as _json
+
+    from audioclf.store import Run
+
+    shipped = APP.parent / "checkpoints"
+    manifest = _json.loads((shipped / "REFERENCE.json").read_text())["runs"]
+    if "logmel-transformer-2h" not in manifest:
+        pytest.skip("no shipped log-mel transformer")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(shipped))
+    at = open_page("attention")
+    run = Run(shipped / manifest["logmel-transformer-2h"]["folder"])
+    at.selectbox(key="att_run").set_value(run).run()
+    at = upload(at, "att_upload", "dog.wav", appdata.wav_bytes(440.0, 5.0, 16000))
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(specs) >= 2 and re.search(r"Predicted \*\*\w+\*\*", texts(at, "markdown"))
+    heatmaps = [s for s in specs if '"ticktext":["CLS"' in s]  # the attention matrices, CLS first
+    assert heatmaps and re.search(r'"[0-4]\.\d s"', heatmaps[0])  # the other ticks in seconds of the clip

@@ -18,7 +18,7 @@ from audioclf.report import fold_table_markdown  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
 REPORT = {"cnn": "46–55 %", "transformer-4h": "50–65 %"}
-ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn"]
+ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"]
 
 
 def run_seconds(run: Run) -> float:

@@ -28,7 +28,7 @@ from audioclf.prepare import prepare  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
-LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn"]
+LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"]
 
 
 
