@@ -104,7 +104,7 @@ def launch(request: JobRequest, root: Path | None = None) -> Launch:
     run = Run.of(config, root)
     with _launch_lock(run):
         job = job_status(run, config)
-        if job.active or run.is_training():
+        if job.active or _still_training(run):
             return Launch(job, "running")
         if run.is_complete(request.folds):
             return Launch(job, "cached")
@@ -118,13 +118,24 @@ def relaunch(run: Run | Path) -> Launch:
     run = as_run(run)
     with _launch_lock(run):
         job = job_status(run)
-        if job.active or run.is_training():
+        if job.active or _still_training(run):
             return Launch(job, "running")
         argv = job.record.get("argv")
         if not argv:
             raise UserError(f"{run.path}: no job record to relaunch; start it from the Train form")
         _start(run, [sys.executable, *argv[1:]])
     return Launch(job_status(run), "started")
+
+
+def _still_training(run: Run, grace: float = 10.0) -> bool:
+    """Whether another process holds the run's training lock. A process that has just written its
+    final status ("cancelled", "failed") still holds it while it exits: wait `grace` seconds for that."""
+    deadline = time.time() + grace
+    while run.is_training():
+        if time.time() > deadline:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def as_run(run: Run | Path | str) -> Run:
