@@ -146,7 +146,6 @@ def _sigterm_as_interrupt() -> None:
 
 
 def cmd_train(args) -> int:
-    from .config import TrainConfig
     from .device import describe, pick_device
     from .distributed import Dist
     from .prepare import prepare

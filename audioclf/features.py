@@ -122,18 +122,17 @@ def model_input(model: torch.nn.Module, waves: torch.Tensor, prep: PrepConfig) -
 
 @functools.lru_cache(maxsize=4)
 def _mel_transform(sr: int, n_mels: int) -> torch.nn.Module:
-    import torchaudio.transforms as T
+    from .frontend import mel_transform
 
-    return T.MelSpectrogram(sample_rate=sr, n_fft=1024, hop_length=256, n_mels=n_mels, power=2.0,
-                            norm="slaney", mel_scale="slaney")
+    return mel_transform(sr, n_mels, n_fft=1024, hop=256, f_min=0.0)
 
 
 def log_mel(wave: np.ndarray, sr: int, n_mels: int = 64, top_db: float = 80.0) -> np.ndarray:
     """Log-mel spectrogram in dB relative to its loudest bin (0 dB at the top, at most `top_db` below),
-    shape (n_mels, frames), for display. torchaudio's front end: no compile on first use."""
-    import torchaudio.transforms as T
+    shape (n_mels, frames), for display: the recipe models' front end (`audioclf.frontend`), at a finer
+    hop and from 0 Hz; torchaudio, so no compile on first use."""
+    from .frontend import relative_db
 
     with torch.no_grad():
         mel = _mel_transform(sr, n_mels)(torch.as_tensor(np.asarray(wave, dtype=np.float32)))
-        db = T.AmplitudeToDB(stype="power", top_db=top_db)(mel)
-    return (db - db.max()).numpy()
+        return relative_db(mel, top_db).numpy()

@@ -160,16 +160,6 @@ def model_catalogue(n_classes: int) -> list[dict]:
     return rows
 
 
-def results(run: Run) -> dict | None:
-    """The run's results.json, or None before the first evaluation."""
-    return run.results()
-
-
-def histories(run: Run) -> dict[int, list[dict]]:
-    """Per validation fold, its per-epoch history so far (folds without one are left out)."""
-    return run.histories()
-
-
 def mean_pm(summary: dict | None, digits: int = 3) -> str:
     """'0.812 ± 0.031' from a {'mean', 'std'} dict; '' when absent; just '0.812' for a single value
     (one fold: there is no spread to show)."""

@@ -140,10 +140,11 @@ def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> tor
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> torch.nn.Module:
     """The model of one checkpoint file, in eval mode."""
+    ckpt = load_torch(path)  # names the file when it fails
     try:
-        return model_from_checkpoint(load_torch(path), device)
+        return model_from_checkpoint(ckpt, device)
     except CheckpointError as e:
-        raise CheckpointError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def halved(ckpt: dict) -> dict:

@@ -58,7 +58,7 @@ with tab_table:
                        key="csv_folds")
 
 with tab_curves:
-    hist = {name: runs.histories(r) for name, r in zip(chosen, chosen_runs)}
+    hist = {name: r.histories() for name, r in zip(chosen, chosen_runs)}
     st.markdown("**Every fold of each run, overlaid** (training solid, validation dashed; every chart on the same "
                 "axes)")
     shared = plots.curve_ranges([h for runs_hist in hist.values() for h in runs_hist.values()])

@@ -119,14 +119,14 @@ def job_panel(job: jobs.Job) -> None:
                            on_click=jobs.relaunch, args=(job.run,), help="Continue from the last finished epoch.")
         fraction, text = ui.describe_progress(job)
         st.progress(fraction, text=text or job.status)
-        hist = runs.histories(job.run)
+        hist = job.run.histories()
         if hist:
             st.plotly_chart(plots.curves_figure({f"fold {f}": h for f, h in hist.items()}),
                             key=f"curves-{job.run.name}")
         if job.status == "failed":
             st.error(f"Training failed: {job.message or 'see the log below'}")
             st.code(jobs.log_tail(job.run, 15) or "(no log)", language=None)
-        res = runs.results(job.run)
+        res = job.run.results()
         if res and res.get("folds") and not job.active:
             st.markdown(f"**Test-fold results** (accuracy on fold {cfg.test_fold} of each fold's best-validation model)")
             st.dataframe(ui.styled(runs.fold_table(res), ui.FOLD_COLUMNS), hide_index=True)

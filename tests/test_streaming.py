@@ -2,7 +2,6 @@
 with their length, and the same answers as classifying the whole recording at once."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
