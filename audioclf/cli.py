@@ -79,12 +79,15 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def _config_args(p: argparse.ArgumentParser) -> None:
     from .models import MODELS
 
-    p.add_argument("--model", default="cnn", help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default cnn, or the --from run's)")
+    p.add_argument("--from", dest="init", metavar="RUN", help="teach: start each fold model from a trained run's "
+                   "front end and trunk, with a new head for this data's classes: esc50 or esc10 (the best run "
+                   "of that class set, yours or shipped), or a run folder; short training defaults")
     options = {name: opt for spec in MODELS.values() for name, opt in spec.options.items()}
     for name, opt in options.items():  # each model's options, from the registry
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
                        help=f"{opt.help} (default {opt.default}; models that have it)")
-    p.add_argument("--epochs", type=int, help="default: the model's (100 for the report's models, 80 for the recipe)")
+    p.add_argument("--epochs", type=int, help="default: the model's (100 for the report's models, 120 for the recipe, 30 with --from)")
     p.add_argument("--lr", type=float, help="learning rate (default: the model's, see `info`)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--weight-decay", type=float, help="default: the model's (0 for the report's models)")
@@ -121,17 +124,59 @@ def config_from_args(args, dataset=None):
     from .config import PrepConfig, TrainConfig
     from .models import MODELS
 
-    if args.model not in MODELS:  # before any slow data work
-        raise ConfigError("model", f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
-    options = {name: getattr(args, name) for name in MODELS[args.model].options
+    if getattr(args, "init", None):
+        return _taught_config(args, dataset)
+    model = args.model or "cnn"
+    if model not in MODELS:  # before any slow data work
+        raise ConfigError("model", f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    options = {name: getattr(args, name) for name in MODELS[model].options
                if getattr(args, name, None) is not None}
     prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
-    return TrainConfig(model=args.model, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+    return TrainConfig(model=model, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                        weight_decay=args.weight_decay, seed=args.seed, test_fold=args.test_fold,
-                       cv_folds=tuple(args.cv_folds), prep=prep, options=tuple(options.items()),
+                       cv_folds=_cv_folds(args, dataset), prep=prep, options=tuple(options.items()),
                        optimizer=args.optimizer, schedule=args.schedule, label_smoothing=args.label_smoothing,
                        augment=args.augment, precision=args.precision,
                        dataset_id=dataset.fingerprint() if dataset is not None else "")
+
+
+def _taught_config(args, dataset=None):
+    """`--from RUN`: the source run's model, options and preprocessing; this data's folds; the flags
+    given, else the teaching defaults (`audioclf.teach.TEACH_TRAINING`)."""
+    from .config import TrainConfig
+    from .teach import TEACH_TRAINING, source_run
+
+    source = source_run(args.init, args.checkpoints)
+    src = source.config
+    if args.model and args.model != src.model:
+        raise ConfigError("model", f"the --from run is a {src.model} model; leave --model out or make it {src.model}")
+    given = {k: getattr(args, k) for k in TEACH_TRAINING if getattr(args, k) is not None}
+    settings = {**TEACH_TRAINING, **given}
+    in_store = source.path.parent.resolve() in {p.resolve() for p in _stores(args.checkpoints)}
+    return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
+                       batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
+                       cv_folds=_cv_folds(args, dataset), init=source.name if in_store else str(source.path.resolve()),
+                       dataset_id=dataset.fingerprint() if dataset is not None else "", **settings)
+
+
+def _stores(root):
+    from .store import checkpoints_dir
+    from .teach import SHIPPED
+
+    return [p for p in (Path(root) if root else checkpoints_dir(), SHIPPED) if p.is_dir()]
+
+
+def _cv_folds(args, dataset=None) -> tuple[int, ...]:
+    """The --cv-folds given; for a folder too small to fill them all, those it has (said on stderr)."""
+    from .teach import fit_folds
+
+    folds = tuple(args.cv_folds)
+    if dataset is None or folds != (2, 3, 4, 5):  # folds the user chose are checked, never changed
+        return folds
+    fitted, note = fit_folds(dataset.folds, args.test_fold, folds)
+    if note:
+        print(f"audioclf: {dataset.root}: {note}", file=sys.stderr)
+    return fitted
 
 
 def _sigterm_as_interrupt() -> None:
@@ -157,7 +202,7 @@ def cmd_train(args) -> int:
     config_from_args(args)  # the settings alone, before any slow data work
     dataset = _dataset(args)
     config = config_from_args(args, dataset)
-    config.check_folds(dataset.folds, args.folds or ())
+    config.check_folds(dataset.folds, args.folds or (), need_test=dataset.layout != "folders")
     dist = Dist.from_env()
     try:
         if dist.is_main:

@@ -90,6 +90,7 @@ class TrainConfig:
     label_smoothing: float | None = None
     augment: str | None = None          # a preset of audioclf.augment.AUGMENTS
     precision: str | None = None        # fp32 | bf16 (autocast for the forward pass)
+    init: str = ""  # a run whose trunk each fold model starts from (audioclf.teach); "" = from scratch
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -142,10 +143,12 @@ class TrainConfig:
         """The model's own config (a `ModelConfig` for the report's models)."""
         return model_config(self.model, n_classes, **self.model_options)
 
-    def check_folds(self, available: tuple[int, ...] | list[int], train_now: tuple[int, ...] | list[int] = ()) -> None:
-        """ConfigError unless the data has the test and cross-validation folds, and `train_now` are
-        cross-validation folds."""
-        missing = [f for f in (self.test_fold, *self.cv_folds) if f not in available]
+    def check_folds(self, available: tuple[int, ...] | list[int], train_now: tuple[int, ...] | list[int] = (),
+                    need_test: bool = True) -> None:
+        """ConfigError unless the data has the test (where `need_test`) and cross-validation folds, and
+        `train_now` are cross-validation folds. A small class folder may have no test fold (see
+        `audioclf.teach.fit_folds`): its run is then judged by cross-validation alone."""
+        missing = [f for f in ((self.test_fold,) if need_test else ()) + self.cv_folds if f not in available]
         if missing:
             raise ConfigError("cv_folds", f"fold(s) {missing} not in the dataset (it has folds {list(available)})")
         unknown = [f for f in train_now if f not in self.cv_folds]
@@ -162,6 +165,8 @@ class TrainConfig:
         for name in ("optimizer", "schedule", "label_smoothing", "augment", "precision"):
             if d[name] == REPORT_TRAINING[name]:
                 del d[name]  # likewise: the report's training settings are implied
+        if not self.init:
+            del d["init"]
         return d
 
     def to_json(self) -> str:
@@ -195,6 +200,8 @@ class TrainConfig:
                 "--precision", self.precision]
         for name, value in self.model_options.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
+        if self.init:
+            args += ["--from", self.init]
         return args
 
     def key(self) -> str:

@@ -41,6 +41,7 @@ class Dataset:
     classes: tuple[str, ...]
     clips: tuple[Clip, ...]
     warnings: tuple[str, ...] = ()  # what was done about a problem that does not stop the data's use
+    layout: str = "esc50"  # "esc50" (meta/esc50.csv) or "folders" (one sub-folder per class)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -224,7 +225,7 @@ def load_class_folders(root: Path, n_folds: int = 5, seed: int = 0) -> Dataset:
                             + ("" if 1 in got else ", none in the test fold 1, so the test figures leave "
                                                    "this class out"))
     clips = tuple(Clip(root / r, lab, folds[r]) for r, lab in rel)
-    return Dataset(root.name, root, classes, clips, tuple(warnings))
+    return Dataset(root.name, root, classes, clips, tuple(warnings), layout="folders")
 
 
 def _recorded_folds(root: Path, rel: list[tuple[str, int]], n_folds: int, seed: int,

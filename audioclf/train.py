@@ -100,7 +100,7 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
     keep_freed_memory()
     device = dist.device(torch.device(device))
     folds = list(folds or config.cv_folds)
-    config.check_folds(sorted(set(prepared.folds.tolist())), folds)
+    config.check_folds(sorted(set(prepared.folds.tolist())), folds, need_test=False)  # callers check the test fold
     run = Run.of(config, root)
     if run.is_complete(folds) and all(_fold_usable(run, f, dist) for f in folds):
         return run  # a cache hit writes nothing, so a shipped or read-only run stays as it is
@@ -155,7 +155,12 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
 
     torch.manual_seed(config.seed * 1000 + fold)
     mcfg = config.model_config(len(prepared.classes))
-    model = build_model(mcfg).to(device)
+    model = build_model(mcfg)
+    if config.init:  # taught: the source run's front end and trunk, a new head
+        from .teach import source_run, start_from, trunk_state
+
+        start_from(model, trunk_state(source_run(config.init, root)), config.init)
+    model = model.to(device)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = make_optimizer(model, config)
     sched = make_schedule(opt, config, steps_per_epoch=math.ceil(len(y_train) / config.batch_size))

@@ -1,0 +1,100 @@
+"""Teaching a folder of one's own clips from a trained run (`train --from`), and small folders' folds."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from audioclf import teach
+from audioclf.cli import main
+from audioclf.config import PrepConfig, TrainConfig
+from audioclf.data import open_dataset
+from audioclf.errors import ConfigError
+from audioclf.models import build_model, model_config
+from audioclf.prepare import prepare
+from audioclf.store import Run
+from audioclf.train import train_run
+from conftest import make_class_folders
+
+PREP = PrepConfig(sample_rate=16000, duration=2.0, window=16000, hop=8000)
+
+
+@pytest.fixture
+def source(tmp_path, monkeypatch) -> Run:
+    """A tiny trained log-mel run (3 pitch classes) standing in for the shipped ESC-50 one."""
+    monkeypatch.setattr(teach, "SHIPPED", tmp_path / "shipped")  # the repo's shipped runs stay out of it
+    ds = open_dataset(make_class_folders(tmp_path / "src", per_class=6, seconds=2.0, sr=16000))
+    config = TrainConfig(model="logmel-cnn", epochs=2, batch_size=8, cv_folds=(2, 3), prep=PREP,
+                         dataset_id=ds.fingerprint())
+    return train_run(config, prepare(ds, PREP), root=tmp_path / "source-store", show_bar=False)
+
+
+def test_small_folders_are_cross_validated_over_the_folds_they_fill():
+    assert teach.fit_folds((1, 2, 3, 4, 5), 1, (2, 3, 4, 5)) == ((2, 3, 4, 5), "")
+    folds, note = teach.fit_folds((2, 3, 4, 5), 1, (2, 3, 4, 5))  # 4 clips a class: none in the test fold
+    assert folds == (2, 3, 4, 5) and "no test figure" in note
+    folds, note = teach.fit_folds((2, 3), 1, (2, 3, 4, 5))  # 2 clips a class
+    assert folds == (2, 3) and "folds [2, 3]" in note
+    with pytest.raises(ConfigError, match="at least 2 clips"):
+        teach.fit_folds((2,), 1, (2, 3, 4, 5))  # 1 clip a class: nothing to judge it with
+
+
+def test_the_trunk_is_copied_and_the_head_is_new(source):
+    trunk = teach.trunk_state(source)
+    assert trunk and not any(k.startswith("head.") for k in trunk)
+    model = build_model(model_config("logmel-cnn", 5))
+    teach.start_from(model, trunk, "src")
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in trunk.items())
+    assert state["head.weight"].shape[0] == 5
+    other = build_model(model_config("logmel-transformer", 5))
+    with pytest.raises(ConfigError, match="does not match"):
+        teach.start_from(other, trunk, "src")
+
+
+def test_a_taught_config_hashes_apart_and_round_trips_through_its_command_line(source):
+    base = source.config
+    taught = TrainConfig(**{**base.__dict__, "init": source.name, "dataset_id": "mine"})
+    plain = TrainConfig(**{**base.__dict__, "dataset_id": "mine"})
+    assert taught.key() != plain.key() and "init" not in plain.to_dict()
+    assert taught.to_args()[-2:] == ["--from", source.name]
+    assert TrainConfig.from_dict(json.loads(taught.to_json())) == taught
+
+
+def test_from_names_what_it_looked_for(source, tmp_path):
+    with pytest.raises(ConfigError, match="no trained esc50 run"):
+        teach.source_run("esc50", tmp_path / "empty")
+    with pytest.raises(ConfigError, match="neither"):
+        teach.source_run("no-such-run", source.root)
+    assert teach.source_run(str(source.path)) == source
+    assert teach.source_run(source.name, source.root) == source
+
+
+def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_path, capsys):
+    folder = make_class_folders(tmp_path / "mysounds", classes=("low", "mid", "high"), per_class=4,
+                                seconds=1.5, sr=22050)
+    store = tmp_path / "mine"
+    assert main(["train", "--data", str(folder), "--from", str(source.path), "--epochs", "2",
+                 "--checkpoints", str(store), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "no test figure" in err  # the folds were fitted, and said so
+    (run,) = [r for r in map(Run, store.iterdir()) if r.config_file.is_file()]
+    assert run.config.init == str(source.path.resolve()) and run.config.epochs == 2
+    assert run.config.augment == "recipe" and run.config.lr == teach.TEACH_TRAINING["lr"]
+    res = run.results()
+    assert res["test_fold"] is None and "cross-validation" in res["protocol"]
+    assert res["classes"] == ["high", "low", "mid"] and len(res["y_true"]) == 12  # every clip judged once
+    assert main(["predict", "--checkpoints", str(store), str(folder / "mid" / "mid_00.wav")]) == 0
+    out = capsys.readouterr().out
+    assert any(c in out for c in ("high", "low", "mid"))
+
+
+def test_a_model_without_a_head_to_replace_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(teach, "SHIPPED", tmp_path / "shipped")
+    config = TrainConfig(model="cnn", epochs=1, cv_folds=(2, 3), dataset_id="d")
+    run = Run.of(config, tmp_path / "store")
+    run.write_config(config)
+    run.save_weights(2, "best", {"state_dict": {}, "model_config": {}})
+    with pytest.raises(ConfigError, match="cannot be taught"):
+        teach.source_run(str(run.path))
