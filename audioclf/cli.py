@@ -143,20 +143,17 @@ def config_from_args(args, dataset=None):
 def _taught_config(args, dataset=None):
     """`--from RUN`: the source run's model, options and preprocessing; this data's folds; the flags
     given, else the teaching defaults (`audioclf.teach.TEACH_TRAINING`)."""
-    from .config import TrainConfig
-    from .teach import TEACH_TRAINING, source_run
+    from .teach import TEACH_TRAINING, source_run, taught_config
 
     source = source_run(args.init, args.checkpoints)
-    src = source.config
-    if args.model and args.model != src.model:
-        raise ConfigError("model", f"the --from run is a {src.model} model; leave --model out or make it {src.model}")
-    given = {k: getattr(args, k) for k in TEACH_TRAINING if getattr(args, k) is not None}
-    settings = {**TEACH_TRAINING, **given}
+    if args.model and args.model != source.config.model:
+        raise ConfigError("model", f"the --from run is a {source.config.model} model; leave --model out or make "
+                                   f"it {source.config.model}")
     in_store = source.path.parent.resolve() in {p.resolve() for p in _stores(args.checkpoints)}
-    return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
-                       batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
-                       cv_folds=_cv_folds(args, dataset), init=source.name if in_store else str(source.path.resolve()),
-                       dataset_id=dataset.fingerprint() if dataset is not None else "", **settings)
+    return taught_config(source, dataset.fingerprint() if dataset is not None else "", _cv_folds(args, dataset),
+                         init=source.name if in_store else str(source.path.resolve()),
+                         batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
+                         **{k: getattr(args, k) for k in TEACH_TRAINING})
 
 
 def _stores(root):

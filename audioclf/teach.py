@@ -7,12 +7,15 @@ too small for five folds is cross-validated over the folds it has (`fit_folds`),
 """
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import store
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .store import Run
 
 # Fine-tuning defaults (the recipe's augmentation and precision; a tenth of its epochs). Chosen with
@@ -22,6 +25,8 @@ TEACH_TRAINING = {"epochs": 30, "lr": 1e-3, "weight_decay": 0.05, "optimizer": "
 CLASS_SETS = ("esc10", "esc50")  # `--from esc50`: the best run trained on that class set
 HEAD = "head."  # the layer that is replaced: a model that can be taught names its classifier `head`
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,39}")  # a class or folder name a person types
+CLIP_SECONDS = (0.2, 30.0)  # a teaching clip is one sound, not a recording session
 
 
 def source_run(name: str, root: Path | None = None) -> Run:
@@ -107,3 +112,70 @@ def fit_folds(available: tuple[int, ...], test_fold: int, cv_folds: tuple[int, .
                f" and no test figure (fold {test_fold} is empty): each clip is judged once by the fold model "
                "that did not train on it"))
     return have, note
+
+
+def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settings):
+    """The TrainConfig of a run taught from `source`: its model, options and preprocessing, this
+    data's folds, the teaching defaults unless `settings` say otherwise."""
+    from .config import TrainConfig
+
+    src = source.config
+    given = {k: v for k, v in settings.items() if v is not None}
+    init = given.pop("init", source.name)
+    return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
+                       cv_folds=folds, dataset_id=dataset_id, init=init, **{**TEACH_TRAINING, **given})
+
+
+def check_name(text: str, what: str) -> str:
+    """A class or folder name from a browser field: letters, digits, spaces, '_' and '-', 1 to 40
+    characters, not starting with a symbol (so it is a plain folder name, never a path)."""
+    name = text.strip()
+    if not NAME.fullmatch(name):
+        raise UserError(f"{what} {name!r}: use 1 to 40 letters, digits, spaces, '_' or '-', starting with a "
+                        "letter or digit")
+    return name
+
+
+def add_clip(folder: Path, label: str, data: bytes, name: str) -> Path:
+    """Decode an uploaded or recorded clip and store it as `folder/label/<hash>.wav` (mono, 16-bit,
+    its own rate): the upload's bytes and name are never written as they came. A clip already there
+    (same audio) is not added twice. AudioError/UserError name the file and the problem."""
+    import soundfile as sf
+
+    from .audio import AudioError, load_audio
+
+    label = check_name(label, "class name")
+    wave, sr = load_audio(data, name=name)
+    seconds = wave.shape[1] / sr
+    if not CLIP_SECONDS[0] <= seconds <= CLIP_SECONDS[1]:
+        raise AudioError(f"{name}: {seconds:.1f} s long; a clip to teach with should hold one sound, "
+                         f"{CLIP_SECONDS[0]:g} to {CLIP_SECONDS[1]:g} s (cut a long recording into clips)")
+    mono = np.clip(wave.mean(axis=0), -1.0, 1.0)
+    digest = hashlib.sha256(mono.tobytes()).hexdigest()[:12]
+    path = folder / label / f"{digest}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        sf.write(tmp, mono, sr, subtype="PCM_16", format="WAV")
+        tmp.replace(path)
+    return path
+
+
+def clip_counts(folder: Path) -> dict[str, int]:
+    """Clips per class sub-folder of a teaching folder (empty when it does not exist yet)."""
+    from .audio import AUDIO_EXTENSIONS
+
+    if not folder.is_dir():
+        return {}
+    return {d.name: n for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
+            if (n := sum(f.suffix.lower() in AUDIO_EXTENSIONS for f in d.iterdir()))}
+
+
+def readiness(counts: dict[str, int]) -> str:
+    """'' when a folder can be taught, else what is missing, in words."""
+    if len(counts) < 2:
+        return "add clips of at least two classes"
+    few = [c for c, n in counts.items() if n < 2]
+    if few:
+        return f"give each class at least 2 clips ({', '.join(few)} {'has' if len(few) == 1 else 'have'} 1)"
+    return ""

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +20,7 @@ from audioclf.store import Run
 from audioclf.train import train_run
 from conftest import make_class_folders
 
+APP = Path(__file__).resolve().parents[1] / "app.py"
 PREP = PrepConfig(sample_rate=16000, duration=2.0, window=16000, hop=8000)
 
 
@@ -98,3 +102,53 @@ def test_a_model_without_a_head_to_replace_is_refused(tmp_path, monkeypatch):
     run.save_weights(2, "best", {"state_dict": {}, "model_config": {}})
     with pytest.raises(ConfigError, match="cannot be taught"):
         teach.source_run(str(run.path))
+
+
+def test_the_teach_page_adds_clips_teaches_and_predicts(tmp_path, monkeypatch):
+    """Name classes, upload clips, teach from the best esc50 run in the store, then classify a clip."""
+    import appdata
+    from streamlit.testing.v1 import AppTest
+
+    store = tmp_path / "store"
+    ds = open_dataset(make_class_folders(tmp_path / "src", per_class=6, seconds=2.0, sr=16000))
+    config = TrainConfig(model="logmel-cnn", epochs=1, batch_size=8, cv_folds=(2, 3), prep=PREP,
+                         dataset_id="esc50-standin")  # what `--from esc50` looks for
+    train_run(config, prepare(ds, PREP), root=store, show_bar=False)
+    monkeypatch.chdir(tmp_path)  # the collection goes to ./data/mysounds
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(store))
+    monkeypatch.delenv("AUDIOCLF_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("pages/teach.py").run()
+    assert "add clips of at least two classes" in "\n".join(e.value for e in at.info)
+    for label, freq in (("whistle", 2500.0), ("hum", 200.0)):
+        for i in range(2):
+            at.text_input(key="teach_label").set_value(label)
+            turn = at.session_state["teach_added"] if "teach_added" in at.session_state else 0
+            at.file_uploader(key=f"teach_files_{turn}").set_value(
+                [(f"{label}{i}.wav", appdata.wav_bytes(freq * (1 + 0.05 * i), 1.0, 22050), "audio/wav")])
+            at.run()
+            at.button(key="teach_add").click().run()
+            assert not at.exception, [e.value for e in at.exception]
+    assert teach.clip_counts(tmp_path / "data" / "mysounds") == {"hum": 2, "whistle": 2}
+    at.text_input(key="teach_label").set_value("../../etc")  # a path typed as a class name is refused
+    turn = at.session_state["teach_added"]
+    at.file_uploader(key=f"teach_files_{turn}").set_value([("x.wav", appdata.wav_bytes(), "audio/wav")])
+    at.run()
+    at.button(key="teach_add").click().run()
+    assert "class name '../../etc'" in "\n".join(e.value for e in at.error)
+    assert not (tmp_path / "etc").exists()
+
+    at.button(key="teach_go").click().run()
+    deadline = time.time() + 180
+    while "Taught:" not in "\n".join(e.value for e in at.success):
+        assert time.time() < deadline and not at.exception, [e.value for e in [*at.exception, *at.error]]
+        time.sleep(1.0)
+        at.run()
+    assert "right on your 4 clips (each clip judged once" in "\n".join(e.value for e in at.success)
+    at.file_uploader(key="teach_try").set_value(("try.wav", appdata.wav_bytes(2500.0, 1.0, 22050), "audio/wav"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    answer = "\n".join(e.value for e in [*at.success, *at.warning])
+    assert re.search(r"(Heard|Not sure; maybe) \*\*(whistle|hum)\*\*", answer), answer
