@@ -132,7 +132,7 @@ def model_from_checkpoint(ckpt: dict, device: torch.device | str = "cpu") -> tor
 
     try:
         model = build_model(config_from_dict(ckpt["model_config"]))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+        model.load_state_dict(float_state(ckpt))
     except (KeyError, TypeError, RuntimeError, AttributeError) as e:
         raise CheckpointError(f"not a model checkpoint of this version ({type(e).__name__}: {str(e)[:200]})") from None
     return model.to(device).eval()
@@ -145,6 +145,27 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> torch.nn.Modul
         return model_from_checkpoint(ckpt, device)
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
+
+
+def float_state(ckpt: dict) -> dict[str, torch.Tensor]:
+    """A checkpoint's weights in float32, however they are stored (float32, float16, or int8 with a
+    scale per output channel: see `quantized`)."""
+    scales = ckpt.get("scales") or {}
+    return {k: v.float() * scales[k].float() if k in scales else (v.float() if v.is_floating_point() else v)
+            for k, v in ckpt["state_dict"].items()}
+
+
+def quantized(ckpt: dict) -> dict:
+    """A checkpoint with its convolution and linear weights stored as int8, symmetric, one float32
+    scale per output channel (a quarter of float32's size), and the other floats in float16."""
+    state, scales = {}, {}
+    for k, v in float_state(ckpt).items():
+        if v.is_floating_point() and v.dim() >= 2 and k.endswith(".weight"):  # conv and linear layers
+            scale = v.abs().amax(dim=tuple(range(1, v.dim())), keepdim=True).clamp_min(1e-12) / 127
+            state[k], scales[k] = torch.round(v / scale).to(torch.int8), scale
+        else:
+            state[k] = v.half() if v.is_floating_point() else v
+    return {**ckpt, "state_dict": state, "scales": scales, "storage": "int8"}
 
 
 def halved(ckpt: dict) -> dict:

@@ -77,8 +77,7 @@ def source_fold(run: Run) -> int:
 def trunk_state(run: Run, fold: int | None = None) -> dict[str, torch.Tensor]:
     """The source fold model's weights without its head, as float32."""
     ckpt = run.load_weights(fold if fold is not None else source_fold(run))
-    return {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()
-            if not k.startswith(HEAD)}
+    return {k: v for k, v in store.float_state(ckpt).items() if not k.startswith(HEAD)}
 
 
 def start_from(model: torch.nn.Module, trunk: dict[str, torch.Tensor], source: str) -> None:

@@ -63,3 +63,13 @@ def esc10_dir() -> Path:
     if not (path / "meta" / "esc50.csv").is_file():
         pytest.skip("real ESC-10 not found (set AUDIOCLF_ESC10)")
     return path
+
+
+@pytest.fixture
+def esc50_dir() -> Path:
+    """The real ESC-50 at 16 kHz ($AUDIOCLF_ESC50); the test is skipped where it is absent."""
+    env = os.environ.get("AUDIOCLF_ESC50")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
+    if not (path / "meta" / "esc50.csv").is_file():
+        pytest.skip("real ESC-50 not found (set AUDIOCLF_ESC50)")
+    return path

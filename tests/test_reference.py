@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from audioclf import store
 from audioclf.store import Run
@@ -19,17 +20,23 @@ def manifest() -> dict:
     return json.loads(MANIFEST.read_text())
 
 
-def test_the_four_reference_models_and_the_recipe_are_shipped_within_40_mb():
+ESC10_RUNS = {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"}
+
+
+def test_the_four_reference_models_and_the_recipes_are_shipped_within_40_mb():
     runs = manifest()["runs"]
-    assert set(runs) == {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"}
+    assert set(runs) == ESC10_RUNS | {"esc50/logmel-cnn"}
     total = 0
-    for r in runs.values():
+    for key, r in runs.items():
         run = ROOT / "checkpoints" / r["folder"]
         for name, digest in r["files"].items():
             assert hashlib.sha256((run / name).read_bytes()).hexdigest() == digest, f"{r['folder']}/{name} changed"
             total += (run / name).stat().st_size
         config = Run(run).config
-        assert run.name == f"{config.label}-{config.key()}" and config.epochs == (120 if config.augment == "recipe" else 100)
+        assert run.name == f"{config.label}-{config.key()}"
+        assert config.dataset_id == manifest()["datasets"][key.split("/")[0] if "/" in key else "esc10"]
+        if key in ESC10_RUNS:
+            assert config.epochs == (120 if config.augment == "recipe" else 100)
         assert sum(n.endswith("best.pt") for n in r["files"]) == 4
     assert total < 40 * 2**20
 
@@ -40,7 +47,9 @@ def test_shipped_checkpoints_reproduce_their_recorded_predictions(esc10_dir):
     assert dataset.fingerprint() == manifest()["dataset_id"]
     prepared = prepare(dataset)
     x_test, y_test = prepared.subset([1])
-    for r in manifest()["runs"].values():
+    for key, r in manifest()["runs"].items():
+        if key not in ESC10_RUNS:
+            continue
         run = ROOT / "checkpoints" / r["folder"]
         results = json.loads((run / "results.json").read_text())
         assert results["y_true"] == y_test.tolist()
@@ -49,3 +58,22 @@ def test_shipped_checkpoints_reproduce_their_recorded_predictions(esc10_dir):
             predictions = predict_logits(model, x_test, Run(run).config.prep).argmax(1)
             assert predictions.tolist() == recorded["predictions"], f"{r['folder']} fold {fold}"
             assert (predictions == y_test).float().mean().item() == pytest.approx(recorded["accuracy"])
+
+
+@pytest.mark.integration
+def test_the_shipped_esc50_run_reproduces_its_recorded_predictions(esc50_dir):
+    """The ESC-50 recipe, stored in int8 (a scale per output channel), gives what results.json says."""
+    dataset = open_dataset(esc50_dir, "esc50")
+    r = manifest()["runs"]["esc50/logmel-cnn"]
+    assert dataset.fingerprint() == r["dataset_id"] == manifest()["datasets"]["esc50"]
+    run = Run(ROOT / "checkpoints" / r["folder"])
+    prepared = prepare(dataset, run.config.prep)
+    x_test, y_test = prepared.subset([1])
+    results = run.results()
+    assert results["y_true"] == y_test.tolist() and len(results["classes"]) == 50
+    for fold in ("2", "5"):  # two of the four: each takes ~10 s on 400 clips
+        ckpt = store.load_torch(run.weights_file(int(fold)))
+        assert ckpt["storage"] == "int8" and all(v.dtype == torch.int8 for k, v in ckpt["state_dict"].items()
+                                                  if k in ckpt["scales"])
+        predictions = predict_logits(store.model_from_checkpoint(ckpt), x_test, run.config.prep).argmax(1)
+        assert predictions.tolist() == results["folds"][fold]["predictions"], f"fold {fold}"

@@ -172,3 +172,27 @@ def test_progress_text_names_the_batch():
                                                      "batch": [3, 8], "fraction": 0.21, "eta_s": 95.0})
     fraction, text = ui.describe_progress(job)
     assert "epoch 5/10, batch 3 of 8" in text and "1 min 35 s left" in text and fraction == 0.21
+
+
+def test_int8_storage_keeps_a_models_answers_and_quarters_its_size():
+    import io
+
+    from audioclf import store
+    from audioclf.models import build_model, model_config
+
+    torch.manual_seed(0)
+    model = build_model(model_config("logmel-cnn", 10)).eval()
+    ckpt = {"state_dict": model.state_dict(), "model_config": model.config.to_dict()}
+    small = store.quantized(ckpt)
+    assert {v.dtype for k, v in small["state_dict"].items() if k in small["scales"]} == {torch.int8}
+    assert "head.weight" in small["scales"] and "blocks.0.body.0.weight" in small["scales"]
+    sizes = []
+    for c in (ckpt, small):
+        buf = io.BytesIO()
+        torch.save(c, buf)
+        sizes.append(len(buf.getvalue()))
+    assert sizes[1] < 0.3 * sizes[0]
+    wave = torch.randn(4, 32000)
+    with torch.no_grad():
+        a, b = model(wave).softmax(1), store.model_from_checkpoint(small)(wave).softmax(1)
+    assert (a - b).abs().max() < 1e-3 and torch.equal(a.argmax(1), b.argmax(1))

@@ -1,11 +1,12 @@
 """Prepare the shipped runs: smaller weights, re-evaluated, with a manifest.
 
-    python tools/ship_reference.py --data ../shared/data/esc10
+    python tools/ship_reference.py --data ../shared/data/esc10 --esc50 ../shared/data/esc50
 
-For the newest finished run of each shipped label in checkpoints/ (the report's four models at 100
-epochs, and the recipe at its own epochs), trained on `--data`: only the evaluated weights ship
-(best.pt; final.pt is removed, to keep the store under 40 MB), stored in float16 where that leaves the
-fold model's predictions on the test fold unchanged, else float32. The fold models are then
+For the newest finished run of each shipped label in checkpoints/ (on ESC-10: the report's four models
+at 100 epochs and the recipe's two at their own epochs; on ESC-50: the recipe's CNN): only the evaluated
+weights ship (best.pt; final.pt is removed, to keep the store under 40 MB). ESC-10's are stored in
+float16 where that leaves the fold model's predictions on the test fold unchanged, else float32;
+ESC-50's in int8 with a scale per output channel (`store.quantized`: 1.2 MB a fold model instead of 2.3). The fold models are then
 re-evaluated so that results.json describes the weights as shipped, and checkpoints/REFERENCE.json
 lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
 """
@@ -29,6 +30,7 @@ from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
 LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"]
+ESC50_LABELS = ["logmel-cnn"]  # any number of epochs (the newest finished run)
 
 
 
@@ -71,15 +73,22 @@ def drop_final(run: Run, fold: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
+    ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     args = ap.parse_args()
-    dataset = open_dataset(args.data, "esc10")
-    manifest = {"command": "python tools/ship_reference.py", "dataset_id": dataset.fingerprint(), "runs": {}}
-    for run in store.list_runs(args.checkpoints):
+    esc10, esc50 = open_dataset(args.data, "esc10"), open_dataset(args.esc50, "esc50")
+    manifest = {"command": "python tools/ship_reference.py", "dataset_id": esc10.fingerprint(),
+                "datasets": {"esc10": esc10.fingerprint(), "esc50": esc50.fingerprint()}, "runs": {}}
+    for run in store.list_runs(args.checkpoints):  # newest first
         cfg = run.config
         default_epochs = type(cfg)(model=cfg.model).epochs  # 100 for the report's models, the recipe's own
-        if (cfg.label not in LABELS or cfg.label in manifest["runs"] or cfg.epochs != default_epochs
-                or cfg.dataset_id != dataset.fingerprint()):
+        if cfg.dataset_id == esc10.fingerprint() and cfg.label in LABELS and cfg.epochs == default_epochs:
+            dataset, key = esc10, cfg.label
+        elif cfg.dataset_id == esc50.fingerprint() and cfg.label in ESC50_LABELS and not cfg.init:
+            dataset, key = esc50, f"esc50/{cfg.label}"
+        else:
+            continue
+        if key in manifest["runs"]:
             continue
         if not all(run.fold_complete(f) for f in cfg.cv_folds):
             print(f"skipping {run.name}: not all folds are finished")
@@ -89,10 +98,11 @@ def main() -> None:
         storage = {}
         for fold in cfg.cv_folds:
             drop_final(run, fold)
-            storage[fold] = shrink(run, fold, "best", x_test, cfg.prep, check=True)
+            storage[fold] = (shrink(run, fold, "best", x_test, cfg.prep, check=True) if dataset is esc10
+                             else quantize(run, fold))
         results = evaluate_run(cfg, prepared, root=args.checkpoints)
         files = sorted(shipped_files(run))
-        manifest["runs"][cfg.label] = {
+        manifest["runs"][key] = {
             "folder": run.name, "best_storage": storage, "dataset_id": cfg.dataset_id,
             "test_accuracy": results["summary"]["accuracy"]["values"],
             "files": {p.relative_to(run.path).as_posix(): sha256(p) for p in files}}
@@ -104,6 +114,13 @@ def main() -> None:
     print(f"{len(manifest['runs'])} runs, {total / 2**20:.1f} MB; add them with:")
     print("git add -f checkpoints/REFERENCE.json " + " ".join(
         f"checkpoints/{r['folder']}/{f}" for r in manifest["runs"].values() for f in r["files"]))
+
+
+def quantize(run: Run, fold: int) -> str:
+    ckpt = store.load_torch(run.weights_file(fold, "best"))
+    if ckpt.get("storage") != "int8":
+        run.save_weights(fold, "best", store.quantized(ckpt))
+    return "int8"
 
 
 if __name__ == "__main__":
