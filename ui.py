@@ -229,18 +229,20 @@ def fold_model(run: Run, fold: int):
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _predict_runs(root: str, stamp: tuple) -> list[tuple[Run, str]]:
+def _predict_runs(root: str, stamp: tuple, data: str | None) -> list[tuple[Run, str]]:
     from audioclf.runs import predict_choices
 
-    return [(r, run_label(r)) for r in predict_choices(Path(root))]
+    return [(r, run_label(r)) for r in predict_choices(Path(root), data)]
 
 
 def predict_runs() -> list[tuple[Run, str]]:
-    """The Predict page's runs (`runs.predict_choices`) with their labels, read again only when the
-    store changes (`store.store_stamp`): reading every run's config.json and results.json on every
-    rerun of every session cost 30-40 ms of CPU per rerun under load (bench/load.py)."""
+    """The Predict page's runs (`runs.predict_choices`) with their labels, the best for the sidebar's
+    dataset first, read again only when the store changes (`store.store_stamp`): reading every run's
+    config.json and results.json on every rerun of every session cost 30-40 ms of CPU per rerun under
+    load (bench/load.py)."""
     root = store.checkpoints_dir()
-    return _predict_runs(str(root.resolve()), store.store_stamp(root))
+    ds, _ = dataset_or_error()
+    return _predict_runs(str(root.resolve()), store.store_stamp(root), ds.name if ds is not None else None)
 
 
 def unsure_threshold(run: Run) -> float:

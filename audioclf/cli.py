@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="classify audio files with a run's fold models and ensemble",
                         description="Top-k classes with probabilities from each fold model and the ensemble.")
     pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3)")
-    pr.add_argument("--run", type=Path, help="run folder (default: the newest complete run)")
+    pr.add_argument("--run", type=Path, help="run folder (default: the best complete run, by validation accuracy, "
+                    "of --data-name)")
+    pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
     pr.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--device", default="auto")
@@ -306,7 +308,7 @@ def cmd_predict(args) -> int:
     from .confidence import verdict
     from .store import Run
 
-    run = args.run or default_run(args.checkpoints).path
+    run = args.run or default_run(args.checkpoints, data=args.data_name).path
     ens = load_ensemble(run, device=pick_device(args.device))
     threshold = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0))
     print(f"run {run.name}: {ens.label}, fold models {list(ens.folds)}")

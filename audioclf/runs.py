@@ -57,13 +57,27 @@ def validation_accuracy(run: Run) -> float:
     return float(acc) if acc is not None and not math.isnan(acc) else -1.0
 
 
-def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] | None = None) -> Run:
+def class_set(run: Run) -> str:
+    """The name of the data a run was trained on: "esc10", "esc50", or a class folder's name."""
+    return run.config.dataset_id.rsplit("-", 1)[0]
+
+
+def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] | None = None,
+                data: str | None = None) -> Run:
     """The run that the CLI's `predict` and the app use unless told otherwise: among evaluated runs
-    (of the given class set), complete ones first, then the best by validation accuracy, never by
-    test accuracy; so a short experiment never silently becomes the default. FileNotFoundError when
+    (of the given classes, or trained on the data named `data`, e.g. "esc50" or "mysounds"; with
+    neither, ESC-10's if there are any), complete ones first, then the best by validation accuracy,
+    never by test accuracy; so a short experiment never silently becomes the default, and a folder
+    taught from a few clips is the default only where its own data is chosen. FileNotFoundError when
     there is none."""
     candidates = [r for r in evaluated(root)
                   if classes is None or (r.results() or {}).get("classes") == list(classes)]
+    wanted = data or (None if classes else "esc10")
+    if wanted and any(class_set(r) == wanted for r in candidates):
+        candidates = [r for r in candidates if class_set(r) == wanted]
+    elif data:
+        raise FileNotFoundError(f"{root or store.checkpoints_dir()}: no trained run on {data}; train one first "
+                                "or pass --run")
     if not candidates:
         raise FileNotFoundError(f"{root or store.checkpoints_dir()}: no trained run; train one first or pass --run")
     return best(candidates)
@@ -84,14 +98,18 @@ def best_per_label(runs: list[Run]) -> list[Run]:
     return sorted((best(g) for g in groups.values()), key=model_sort_key)
 
 
-def predict_choices(root: Path | None = None) -> list[Run]:
-    """The runs a prediction can use, in the order the app offers them: the default run (`default_run`)
-    first, then the other runs with weights, fully trained ones first, newest first within each."""
+def predict_choices(root: Path | None = None, data: str | None = None) -> list[Run]:
+    """The runs a prediction can use, in the order the app offers them: the default run (`default_run`,
+    for the data named `data` when there is one) first, then the other runs with weights, fully
+    trained ones first, newest first within each."""
     candidates = complete_first(runs_with_weights(root))
     try:
-        best = default_run(root)
+        best = default_run(root, data=data)
     except FileNotFoundError:
-        return candidates
+        try:
+            best = default_run(root)
+        except FileNotFoundError:
+            return candidates
     return [best] + [r for r in candidates if r != best]
 
 

@@ -121,3 +121,18 @@ def test_the_default_run_is_the_best_by_validation_never_the_newest(tmp_path):
     with pytest.raises(FileNotFoundError):
         runs.default_run(tmp_path, classes=["x", "y"])  # no run of that class set
     assert quick != runs.default_run(tmp_path)
+
+
+def test_a_folder_taught_from_a_few_clips_is_the_default_only_for_its_own_data(tmp_path):
+    esc10 = fake_run(tmp_path, 120, 0.90)
+    object.__setattr__(esc10.config, "dataset_id", "esc10-abc")
+    esc10.write_config(esc10.config)
+    taught = fake_run(tmp_path, 30, 1.0)  # 100 % on its own few clips: not a reason to answer for ESC-10
+    object.__setattr__(taught.config, "dataset_id", "mysounds-0123")
+    taught.write_config(taught.config)
+    fresh = lambda r: Run(r.path)  # noqa: E731 (config read back from disk)
+    assert runs.default_run(tmp_path) == fresh(esc10)
+    assert runs.default_run(tmp_path, data="mysounds") == fresh(taught)
+    assert runs.predict_choices(tmp_path, data="mysounds")[0] == fresh(taught)
+    with pytest.raises(FileNotFoundError, match="no trained run on esc50"):
+        runs.default_run(tmp_path, data="esc50")
