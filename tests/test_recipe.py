@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -136,3 +138,20 @@ def test_a_folder_taught_from_a_few_clips_is_the_default_only_for_its_own_data(t
     assert runs.predict_choices(tmp_path, data="mysounds")[0] == fresh(taught)
     with pytest.raises(FileNotFoundError, match="no trained run on esc50"):
         runs.default_run(tmp_path, data="esc50")
+
+
+@pytest.mark.integration
+def test_bf16_prediction_agrees_with_float32_on_the_test_fold(esc10_dir):
+    """The app and CLI run a bf16-trained run under bf16 autocast where the CPU has it (twice as fast);
+    its answers must be float32's."""
+    import torch
+
+    from audioclf.inference import fast_precision, load_ensemble, predict_waves
+    from audioclf.prepare import prepare
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "logmel-cnn-f20cd51c328c"
+    fast, exact = load_ensemble(shipped), load_ensemble(shipped, precision="fp32")
+    assert exact.precision == "fp32" and fast.precision == fast_precision(fast.config, torch.device("cpu"))
+    x, _ = prepare(open_dataset(esc10_dir, "esc10"), fast.config.prep).subset([1])
+    a, b = predict_waves(exact, x[:40])["ensemble"], predict_waves(fast, x[:40])["ensemble"]
+    assert np.abs(a - b).max() < 0.02 and (a.argmax(1) == b.argmax(1)).mean() >= 39 / 40
