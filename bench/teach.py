@@ -64,10 +64,10 @@ def main() -> None:
         subprocess.run(cmd, check=True, cwd=ROOT, env=env)
         seconds = time.perf_counter() - t0
         (run,) = [r for r in map(Run, store.iterdir()) if r.config_file.is_file()]
-        res = run.results()
+        res, config = run.results(), run.config
     row = {"command": " ".join(sys.argv), "train_command": "python -m audioclf train --data DIR --from "
            f"{args.source}", "classes": classes, "clips_per_class": args.clips, "wall_seconds": round(seconds, 1),
-           "epochs": run.config.epochs, "folds": list(run.config.cv_folds),
+           "epochs": config.epochs, "folds": list(config.cv_folds),
            "cross_validated_accuracy": res["ensemble"]["accuracy"], "cpu_count": os.cpu_count()}
     args.out.write_text(json.dumps(row, indent=1))
     print(json.dumps(row, indent=1))
