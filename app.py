@@ -14,6 +14,7 @@ page = st.navigation([
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/attention.py", title="Attention", icon=":material/visibility:"),
     st.Page("pages/predict.py", title="Predict", icon=":material/hearing:"),
+    st.Page("pages/listen.py", title="Listen", icon=":material/mic:"),
 ])
 ui.sidebar()
 with ui.pages_of_the_app():

@@ -54,6 +54,14 @@ def import_heavy_modules() -> None:
             _tune_server(torch)
 
 
+def import_locked(module: str):
+    """Import a module only one page needs (Listen's streamlit_webrtc) under the same lock, on first use."""
+    import importlib
+
+    with _IMPORTS:
+        return importlib.import_module(module)
+
+
 _LOCAL = threading.local()  # per script-run thread: whether app.py is running this page
 
 

@@ -47,46 +47,77 @@ def resample(wave: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
 
 def resample_stream(blocks: Iterable[torch.Tensor], orig_sr: int, new_sr: int,
                     step: int = 1 << 18) -> Iterator[torch.Tensor]:
-    """`resample` of a long 1-D signal that arrives in blocks, in pieces of about `step` input samples.
-
-    Gives the same samples as resampling the whole signal at once (to float rounding) with memory
-    that does not grow with its length. torchaudio has no streaming resampler, so: each piece starts
-    on a whole period of the rate ratio (so its output samples sit where the whole signal's do) and is
-    resampled with enough input on each side for the sinc kernel, which is then cut away.
-    """
+    """`resample` of a long 1-D signal that arrives in blocks, in pieces of about `step` input samples:
+    the same samples as resampling the whole signal at once (to float rounding), with memory that does
+    not grow with its length (`StreamResampler`)."""
     if orig_sr == new_sr:
         yield from blocks
         return
-    g = math.gcd(orig_sr, new_sr)
-    o, n = orig_sr // g, new_sr // g
-    if o > MAX_PHASES:  # an odd rate: soxr, as `resample` does, which streams by itself
-        import soxr
-
-        stream = soxr.ResampleStream(orig_sr, new_sr, 1, dtype="float32", quality="VHQ")
-        for block in blocks:
-            yield torch.from_numpy(stream.resample_chunk(block.reshape(-1).float().numpy()))
-        yield torch.from_numpy(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        return
-    width = math.ceil(6 * o / (min(o, n) * 0.99))  # torchaudio's kernel reach (lowpass_filter_width=6, rolloff)
-    ctx = o * (width // o + 2)  # >= width + o, a whole number of periods
-    step = o * max(1, step // o)
-    buf, buf_start, done = torch.empty(0), 0, 0  # buf holds input from buf_start; output emitted up to input `done`
-
-    def piece(lo: int, hi: int | None) -> torch.Tensor:
-        out = resample(buf[lo - buf_start: None if hi is None else hi - buf_start], orig_sr, new_sr)
-        a = (done - lo) // o * n
-        return out[a:] if hi is None else out[a: a + step // o * n]
-
+    r = StreamResampler(orig_sr, new_sr, step)
     for block in blocks:
-        buf = torch.cat([buf, block.reshape(-1).float()])
-        while buf_start + len(buf) >= done + step + ctx:
-            yield piece(max(done - ctx, 0), done + step + ctx)
-            done += step
-            drop = done - ctx - buf_start
+        yield from r.push(block)
+    yield from r.flush()
+
+
+class StreamResampler:
+    """`resample` of a 1-D signal pushed block by block; each push returns the resampled pieces that are
+    ready, `flush` the rest at the end. For a file read in blocks and for a live microphone alike.
+
+    torchaudio has no streaming resampler, so: each piece starts on a whole period of the rate ratio (so
+    its output samples sit where the whole signal's do) and is resampled with enough input on each side
+    for the sinc kernel, which is then cut away. A piece is ready once `step` input samples plus that
+    context (a few samples: 24 at 48 kHz to 16 kHz) have arrived. An odd rate goes through soxr's own
+    stream, as `resample` does.
+    """
+
+    def __init__(self, orig_sr: int, new_sr: int, step: int = 1 << 18) -> None:
+        self.orig_sr, self.new_sr = orig_sr, new_sr
+        g = math.gcd(orig_sr, new_sr)
+        self._o, self._n = orig_sr // g, new_sr // g
+        self._soxr = None
+        if orig_sr != new_sr and self._o > MAX_PHASES:
+            import soxr
+
+            self._soxr = soxr.ResampleStream(orig_sr, new_sr, 1, dtype="float32", quality="VHQ")
+        o, n = self._o, self._n
+        width = math.ceil(6 * o / (min(o, n) * 0.99))  # torchaudio's kernel reach (lowpass_filter_width=6, rolloff)
+        self._ctx = o * (width // o + 2)  # >= width + o, a whole number of periods
+        self._step = o * max(1, step // o)
+        # input held from _start; output given up to input sample _done
+        self._buf, self._start, self._done = torch.empty(0), 0, 0
+
+    def _piece(self, lo: int, hi: int | None) -> torch.Tensor:
+        b = self._buf[lo - self._start: None if hi is None else hi - self._start]
+        out = resample(b, self.orig_sr, self.new_sr)
+        a = (self._done - lo) // self._o * self._n
+        return out[a:] if hi is None else out[a: a + self._step // self._o * self._n]
+
+    def push(self, block: torch.Tensor | np.ndarray) -> list[torch.Tensor]:
+        block = torch.as_tensor(block).reshape(-1).float()
+        if self.orig_sr == self.new_sr:
+            return [block]
+        if self._soxr is not None:
+            return [torch.from_numpy(self._soxr.resample_chunk(block.numpy()))]
+        self._buf = torch.cat([self._buf, block])
+        out = []
+        step, ctx = self._step, self._ctx
+        while self._start + len(self._buf) >= self._done + step + ctx:
+            out.append(self._piece(max(self._done - ctx, 0), self._done + step + ctx))
+            self._done += step
+            drop = self._done - ctx - self._start
             if drop > 0:
-                buf, buf_start = buf[drop:], buf_start + drop
-    if buf_start + len(buf) > done:
-        yield piece(max(done - ctx, 0), None)
+                self._buf, self._start = self._buf[drop:], self._start + drop
+        return out
+
+    def flush(self) -> list[torch.Tensor]:
+        """The rest, at the end of the signal (its last samples, which had no input after them yet)."""
+        if self.orig_sr == self.new_sr:
+            return []
+        if self._soxr is not None:
+            return [torch.from_numpy(self._soxr.resample_chunk(np.zeros(0, np.float32), last=True))]
+        if self._start + len(self._buf) > self._done:
+            return [self._piece(max(self._done - self._ctx, 0), None)]
+        return []
 
 
 def waveform(wave: np.ndarray | torch.Tensor, sr: int, prep: PrepConfig, crop: bool = True) -> torch.Tensor:

@@ -205,6 +205,27 @@ def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequenc
     return fig
 
 
+def live_figure(ends: Sequence[float], proba: np.ndarray, classes: Sequence[str], sure: Sequence[bool],
+                now: float, keep_s: float = 60.0, window_s: float = 5.0, rows: int = 8) -> go.Figure:
+    """The last `keep_s` seconds of live answers as a class x time strip that moves left as time goes on:
+    one column per answer at the end of its window, one row for each class that was the top class of an
+    answer (the `rows` likeliest), coloured by the ensemble's probability; a dot marks a sure answer."""
+    proba = np.asarray(proba)
+    top = proba.argmax(1)
+    winners = sorted(set(top.tolist()), key=lambda j: -proba[:, j].max())[:rows]
+    marks = [["●" if ok and t == j else "" for t, ok in zip(top, sure)] for j in winners]
+    fig = go.Figure(go.Heatmap(
+        z=proba[:, winners].T, x=np.asarray(ends), y=[classes[j] for j in winners], zmin=0, zmax=1,
+        colorscale="Blues", colorbar=dict(title="probability"), xgap=1, ygap=1, text=marks,
+        texttemplate="%{text}", textfont=dict(color="#d62728"),
+        hovertemplate="%{y}<br>window ending at %{x:.0f} s<br>probability %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=110 + 28 * len(winners), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title=f"seconds since START (each column: the {window_s:g} s before it)",
+                                 range=[max(now, keep_s) - keep_s - 0.5, max(now, keep_s) + 0.5]),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
 def _token_ticks(n: int, token_times: np.ndarray | None, every: int = 16) -> dict:
     """Axis ticks for tokens 0..n-1 (0 is CLS): every `every`-th token, labelled with its time in the clip
     where the mapping is known, else its index."""

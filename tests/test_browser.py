@@ -8,6 +8,7 @@ test-artifacts/page_times.json (docs/app.md lists the figures).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -34,7 +36,7 @@ FIRST_BOUND, WARM_BOUND = (float(os.environ.get(k, d)) for k, d in (("AUDIOCLF_F
                                                                     ("AUDIOCLF_WARM_BOUND", "10")))
 PAGES = [("", "Overview", "audioclf: environmental sound classification"), ("clips", "Clips", "Clips"),
          ("train", "Train", "Train"), ("compare", "Compare", "Compare"), ("attention", "Attention", "Attention"),
-         ("predict", "Predict", "Predict")]
+         ("predict", "Predict", "Predict"), ("listen", "Listen", "Listen")]
 
 
 def free_port() -> int:
@@ -43,18 +45,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not CHROMIUM.is_file():
-        pytest.skip("no Chromium at /usr/bin/chromium")
-    pytest.importorskip("playwright.sync_api")
-    data = appdata.build(tmp_path_factory.getbasetemp() / "appdata")
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port with `env`; yields its address once it answers."""
     port = free_port()
-    env = {**os.environ, **data.env(), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w+")
+    log = open(log_path, "w+")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port",
                              str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            cwd=REPO, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -69,13 +68,25 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start:\n{log.read()[-3000:]}")
         time.sleep(0.3)
-    yield url, data
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not CHROMIUM.is_file():
+        pytest.skip("no Chromium at /usr/bin/chromium")
+    pytest.importorskip("playwright.sync_api")
+    data = appdata.build(tmp_path_factory.getbasetemp() / "appdata")
+    with streamlit_server(data.env(), tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url, data
 
 
 @pytest.fixture(scope="module")
