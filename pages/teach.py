@@ -96,6 +96,7 @@ elif st.button(f"Teach {len(counts)} classes", type="primary", icon=":material/s
         config = teach.taught_config(source, ds.fingerprint(), folds)
         launched = jobs.launch(jobs.JobRequest(config, data=folder, device=ui.device()))
         st.session_state[RUN_KEY] = str(launched.job.run.path)
+        st.session_state["teach_note"] = note
     except (UserError, OSError) as e:
         st.error(f"Could not start teaching: {e}")
 run = Run(st.session_state[RUN_KEY]) if RUN_KEY in st.session_state else None
@@ -115,6 +116,8 @@ def progress() -> None:
 
 
 if run is not None:
+    if st.session_state.get("teach_note"):
+        st.caption(f"How it is judged: {st.session_state['teach_note']}.")
     active = jobs.job_status(run).active
     st.session_state["teach_was_active"] = active
     st.fragment(run_every=1.0 if active else None)(progress)()
