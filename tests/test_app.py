@@ -108,6 +108,8 @@ def check_clips(at, data, runs):
         return
     assert len(at.get("audio")) == 8 + 1  # a page of the list, and the chosen clip
     assert charts(at) == 2  # waveform with windows, log-mel
+    mel = figures(at)[1]["layout"]["yaxis"]
+    assert mel["title"]["text"] == "frequency (Hz)" and {"100", "1000", "4000"} <= set(mel["ticktext"])
     at.multiselect(key="clip_classes").set_value(["low"]).run()
     at.multiselect(key="clip_folds").set_value([1]).run()
     assert not at.exception
@@ -639,3 +641,9 @@ def test_attention_over_the_shipped_recipes_log_mel_tokens(monkeypatch, tmp_path
     assert len(specs) >= 2 and re.search(r"Predicted \*\*\w+\*\*", texts(at, "markdown"))
     heatmaps = [s for s in specs if '"ticktext":["CLS"' in s]  # the attention matrices, CLS first
     assert heatmaps and re.search(r'"[0-4]\.\d s"', heatmaps[0])  # the other ticks in seconds of the clip
+    # Its tokens are log-mel frames: the clip's spectrogram from the model's front end, in Hz, under the attention
+    # on the clip's time axis (0 to 5 s, shared), and what we measured of this family's attention.
+    layout = figures(at)[0]["layout"]
+    assert layout["yaxis3"]["title"]["text"] == "frequency (Hz)" and "1000" in layout["yaxis3"]["ticktext"]
+    assert all(layout[a]["range"] == [0, 5.0] for a in ("xaxis", "xaxis2", "xaxis3"))
+    assert "spectrogram" in texts(at, "caption") and "82 %" in texts(at, "info")
