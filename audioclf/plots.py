@@ -192,17 +192,28 @@ def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequenc
                     clip_seconds: float = 5.0) -> go.Figure:
     """A class x time strip of a long recording: one column per window (its start to end), one row for
     every class that is the top class of at least one window, coloured by the ensemble's probability
-    on a scale rising from 0. Click a column to select its window."""
+    on a scale rising from 0, and a dot on each window's top class. Clicking anywhere in a column selects
+    that window's dot (trace 1, point i = window i): plotly cannot select a heatmap cell, so the dots,
+    with hover by column, are what a click picks."""
     proba = np.asarray(proba)
-    winners = sorted(set(proba.argmax(1).tolist()), key=lambda j: -proba[:, j].max())
+    top = proba.argmax(1)
+    winners = sorted(set(top.tolist()), key=lambda j: -proba[:, j].max())
     mid = np.asarray(starts) + clip_seconds / 2
-    fig = go.Figure(go.Heatmap(
-        z=proba[:, winners].T, x=mid, y=[classes[j] for j in winners], zmin=0, zmax=1, colorscale="Blues",
-        colorbar=dict(title="probability"), xgap=1, ygap=1,
-        hovertemplate="%{y}<br>window centred at %{x:.1f} s<br>probability %{z:.2f}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=proba[:, winners].T, x=mid, y=[classes[j] for j in winners], zmin=0, zmax=1,
+                               colorscale="Blues", colorbar=dict(title="probability"), xgap=1, ygap=1,
+                               hoverinfo="skip"))  # the dot's label says it all, for the whole column
+    ends = np.asarray(starts, dtype=float) + clip_seconds
+    labels = ["<br>".join(f"{classes[j]} {proba[i, j]:.2f}" for j in np.argsort(proba[i])[::-1][:3])
+              for i in range(len(proba))]  # each window's 3 most likely classes
+    fig.add_trace(go.Scatter(
+        x=mid, y=[classes[j] for j in top], mode="markers", showlegend=False, name="top class",
+        marker=dict(size=9, color="#222", line=dict(color="white", width=1)),
+        customdata=np.stack([np.asarray(starts, dtype=float), ends], 1), text=labels,
+        hovertemplate="window %{customdata[0]:.1f}–%{customdata[1]:.1f} s<br>%{text}"
+                      "<br><i>click to hear it</i><extra></extra>"))
     fig.update_layout(height=120 + 28 * len(winners), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s window",
-                      yaxis=dict(autorange="reversed"), clickmode="event+select")
+                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s window; the dot: its top class",
+                      yaxis=dict(autorange="reversed"), clickmode="event+select", hovermode="x")
     return fig
 
 

@@ -367,6 +367,31 @@ def test_predict_a_long_clip_over_time(use):
     assert "only this footnote" in texts(at, "caption")
 
 
+def test_predict_says_when_it_is_not_sure(use, app_data, tmp_path, monkeypatch):
+    """A run whose validation folds put its "not sure" threshold above any answer it gives: the page says "Not sure"
+    and why (no green verdict), names the threshold, and a long recording has no sure part."""
+    import json
+    import shutil
+
+    use(data=False, runs=True)
+    root = tmp_path / "store"
+    shutil.copytree(app_data.checkpoints, root)
+    for results in root.glob("*/results.json"):
+        res = json.loads(results.read_text())
+        res["unsure"] = {**res.get("unsure", {}), "threshold": 0.999, "target": 0.9}
+        results.write_text(json.dumps(res))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(root))
+    at = upload(open_page("predict"), "predict_upload", "whistle.wav", appdata.wav_bytes(2500.0, 1.0, 22050))
+    assert not at.success
+    warning = texts(at, "warning")
+    assert warning.startswith("Not sure. Predicted: **") and "is below 1.00" in warning
+    assert "none of the sounds this model knows" in warning
+    assert '"Not sure" below an ensemble probability of 1.00' in texts(at, "caption")
+    at = upload(at, "predict_upload", "long.wav", appdata.wav_bytes(220.0, 12.0, 16000))
+    assert not at.success and "Not sure of any part of this 12.0 s recording" in texts(at, "warning")
+    assert set(table_with(at, "answer")["answer"]) == {"not sure"}
+
+
 def test_the_timeline_shows_every_sound_that_wins_a_window(use):
     """Six different sounds in a row: each appears as a row of the strip and in the spans."""
     from audioclf.confidence import timeline
@@ -382,6 +407,12 @@ def test_the_timeline_shows_every_sound_that_wins_a_window(use):
 
     fig = timeline_figure(over_time["start_s"], over_time["ensemble"], classes)
     assert set(fig.data[0].y) == {"a", "b", "c", "d", "f"} and fig.data[0].zmin == 0
+    # What a click selects (plotly can't select a heatmap cell): one dot per window, on its top class, picked
+    # by hovering the column (tests/test_browser.py clicks one and hears it).
+    dots = fig.data[1]
+    assert dots.type == "scatter" and list(dots.y) == ["a", "a", "b", "c", "d", "f"]
+    assert list(dots.customdata[:, 0]) == over_time["start_s"] and list(dots.x) == [2.5, 5, 7.5, 10, 12.5, 15]
+    assert fig.layout.hovermode == "x" and "select" in fig.layout.clickmode
 
 
 @pytest.mark.parametrize("name, data, message", [
