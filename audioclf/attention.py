@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from .config import PrepConfig
 from .features import model_input
+from .frontend import LogMel, spectrogram
 
 
 @torch.no_grad()
@@ -108,11 +109,15 @@ def attention_over_time(cls: np.ndarray, prep: PrepConfig, steps: int,
 def attention_view(model: nn.Module, wave: torch.Tensor, prep: PrepConfig) -> dict:
     """`attention_maps` plus the CLS token's attention over the clip's time axis ('times', 'density',
     'uniform'; see `attention_over_time`), with the token layout taken from the model itself: the
-    report's transformer reads stacked windows; a log-mel transformer has one token per moment."""
+    report's transformer reads stacked windows; a log-mel transformer has one token per moment, and its
+    view also holds the clip's log-mel spectrogram from the model's own front end ('spectrogram', see
+    `audioclf.frontend.spectrogram`), to show which sound the attention falls on."""
     out = attention_maps(model, wave, prep)
     if hasattr(model, "token_seconds"):
         out["times"], out["density"], out["uniform"] = token_attention_over_time(out["cls"], model.token_seconds)
         out["token_times"] = out["times"]  # (T,) seconds in the clip
+        if isinstance(getattr(model, "logmel", None), LogMel):  # its tokens are log-mel frames: what they hear
+            out["spectrogram"] = spectrogram(model.logmel, wave)
     else:
         steps = trunk_length(model, prep.input_length)
         out["times"], out["density"], out["uniform"] = attention_over_time(out["cls"], prep, steps)

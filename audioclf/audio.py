@@ -62,6 +62,27 @@ def stream_audio(source: str | Path | bytes | BinaryIO, name: str | None = None,
     return int(f.samplerate), _checked(blocks(), label)
 
 
+def excerpt_wav(source: str | Path | bytes | BinaryIO, start_s: float, end_s: float, name: str | None = None) -> bytes:
+    """The part of a recording from `start_s` to `end_s` seconds (cut short where the recording ends), at its
+    own rate and channels, as 16-bit wav: to play one window of a long recording. Decoded block by block,
+    stopping at `end_s`, so memory is that of the excerpt."""
+    import soundfile as sf
+
+    sr, blocks = stream_audio(source, name)
+    first, last = int(round(start_s * sr)), int(round(end_s * sr))
+    parts, pos = [], 0
+    for block in blocks:  # (channels, samples)
+        if pos + block.shape[1] > first:
+            parts.append(block[:, max(0, first - pos):max(0, last - pos)])
+        pos += block.shape[1]
+        if pos >= last:
+            break
+    data = np.concatenate(parts, axis=1) if parts else np.zeros((1, 0), np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, data.T, sr, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
 def _checked(blocks: Iterator[np.ndarray], label: str) -> Iterator[np.ndarray]:
     seen = 0
     for b in blocks:

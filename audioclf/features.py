@@ -158,6 +158,16 @@ def _mel_transform(sr: int, n_mels: int) -> torch.nn.Module:
     return mel_transform(sr, n_mels, n_fft=1024, hop=256, f_min=0.0)
 
 
+@functools.lru_cache(maxsize=4)
+def log_mel_hz(sr: int, n_mels: int = 64) -> np.ndarray:
+    """The centre frequency in Hz of each band of `log_mel`, (n_mels,); read-only (cached: 0.1 s to find)."""
+    from .frontend import band_centres
+
+    hz = band_centres(_mel_transform(sr, n_mels))
+    hz.flags.writeable = False
+    return hz
+
+
 def log_mel(wave: np.ndarray, sr: int, n_mels: int = 64, top_db: float = 80.0) -> np.ndarray:
     """Log-mel spectrogram in dB relative to its loudest bin (0 dB at the top, at most `top_db` below),
     shape (n_mels, frames), for display: the recipe models' front end (`audioclf.frontend`), at a finer

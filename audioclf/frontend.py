@@ -2,6 +2,7 @@
 prediction can't drift from training; also what the app draws as a spectrogram."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -40,3 +41,23 @@ def relative_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
     x = 10.0 * torch.log10(power.clamp_min(1e-10))
     peak = x.amax(dim=(-2, -1), keepdim=True)
     return torch.maximum(x - peak, x.new_tensor(-top_db))
+
+
+def band_centres(mel: torchaudio.transforms.MelSpectrogram) -> np.ndarray:
+    """Each mel band's centre frequency in Hz, (n_mels,): where its triangular filter peaks, on a 1 Hz grid
+    of torchaudio's own filter bank (so it follows the transform's mel scale)."""
+    m = mel.mel_scale
+    fb = torchaudio.functional.melscale_fbanks(m.sample_rate // 2 + 1, m.f_min, m.f_max, m.n_mels, m.sample_rate,
+                                               None, m.mel_scale)  # (Hz 0..sr/2, n_mels)
+    return fb.argmax(0).numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def spectrogram(front: LogMel, wave: torch.Tensor) -> dict[str, np.ndarray]:
+    """What a model's front end makes of a clip (samples,), for drawing: 'db' (n_mels, frames), dB below the
+    clip's peak as the model takes it, before its learnt per-band normalisation; 'hz' (n_mels,), each band's
+    centre; 'seconds' (frames,), each frame's centre in the clip (frames are centred, one every hop)."""
+    device = next(front.parameters()).device
+    db = relative_db(front.mel(torch.as_tensor(wave, dtype=torch.float32).to(device)), front.top_db).cpu().numpy()
+    return {"db": db, "hz": band_centres(front.mel),
+            "seconds": np.arange(db.shape[-1]) * front.mel.hop_length / front.mel.sample_rate}

@@ -60,13 +60,14 @@ def waveform_figure(wave: np.ndarray, sr: int, prep: PrepConfig | None = None, t
     return fig
 
 
-def spectrogram_figure(spec_db: np.ndarray, sr: int, hop_length: int = 256, title: str = "") -> go.Figure:
-    """A log-mel spectrogram (n_mels, frames) in dB as a heatmap, time in seconds."""
-    t = np.arange(spec_db.shape[1]) * hop_length / sr
-    fig = go.Figure(go.Heatmap(z=spec_db, x=t, y=np.arange(spec_db.shape[0]), colorscale="Viridis",
-                               colorbar=dict(title="dB")))
+def spectrogram_figure(spec_db: np.ndarray, sr: int, hz: np.ndarray, hop_length: int = 256,
+                       title: str = "") -> go.Figure:
+    """A log-mel spectrogram (n_mels, frames) in dB as a heatmap, time in seconds, frequency ticked in Hz (`hz`,
+    each band's centre)."""
+    spec = {"db": spec_db, "hz": hz, "seconds": np.arange(spec_db.shape[1]) * hop_length / sr}
+    fig = go.Figure(_spectrogram_trace(spec, dict(title="dB")))
     fig.update_layout(title=title or None, height=300, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      xaxis_title="time (s)", yaxis_title="mel band")
+                      xaxis_title="time (s)", yaxis=dict(title="frequency (Hz)", **hz_ticks(np.asarray(hz))))
     return fig
 
 
@@ -191,17 +192,28 @@ def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequenc
                     clip_seconds: float = 5.0) -> go.Figure:
     """A class x time strip of a long recording: one column per window (its start to end), one row for
     every class that is the top class of at least one window, coloured by the ensemble's probability
-    on a scale rising from 0. Click a column to select its window."""
+    on a scale rising from 0, and a dot on each window's top class. Clicking anywhere in a column selects
+    that window's dot (trace 1, point i = window i): plotly cannot select a heatmap cell, so the dots,
+    with hover by column, are what a click picks."""
     proba = np.asarray(proba)
-    winners = sorted(set(proba.argmax(1).tolist()), key=lambda j: -proba[:, j].max())
+    top = proba.argmax(1)
+    winners = sorted(set(top.tolist()), key=lambda j: -proba[:, j].max())
     mid = np.asarray(starts) + clip_seconds / 2
-    fig = go.Figure(go.Heatmap(
-        z=proba[:, winners].T, x=mid, y=[classes[j] for j in winners], zmin=0, zmax=1, colorscale="Blues",
-        colorbar=dict(title="probability"), xgap=1, ygap=1,
-        hovertemplate="%{y}<br>window centred at %{x:.1f} s<br>probability %{z:.2f}<extra></extra>"))
+    fig = go.Figure(go.Heatmap(z=proba[:, winners].T, x=mid, y=[classes[j] for j in winners], zmin=0, zmax=1,
+                               colorscale="Blues", colorbar=dict(title="probability"), xgap=1, ygap=1,
+                               hoverinfo="skip"))  # the dot's label says it all, for the whole column
+    ends = np.asarray(starts, dtype=float) + clip_seconds
+    labels = ["<br>".join(f"{classes[j]} {proba[i, j]:.2f}" for j in np.argsort(proba[i])[::-1][:3])
+              for i in range(len(proba))]  # each window's 3 most likely classes
+    fig.add_trace(go.Scatter(
+        x=mid, y=[classes[j] for j in top], mode="markers", showlegend=False, name="top class",
+        marker=dict(size=9, color="#222", line=dict(color="white", width=1)),
+        customdata=np.stack([np.asarray(starts, dtype=float), ends], 1), text=labels,
+        hovertemplate="window %{customdata[0]:.1f}–%{customdata[1]:.1f} s<br>%{text}"
+                      "<br><i>click to hear it</i><extra></extra>"))
     fig.update_layout(height=120 + 28 * len(winners), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s window",
-                      yaxis=dict(autorange="reversed"), clickmode="event+select")
+                      xaxis_title=f"time (s), centre of each {clip_seconds:g} s window; the dot: its top class",
+                      yaxis=dict(autorange="reversed"), clickmode="event+select", hovermode="x")
     return fig
 
 
@@ -271,19 +283,42 @@ def attention_heatmaps(att: np.ndarray, token_times: np.ndarray | None = None, t
     return fig
 
 
+def hz_ticks(hz: np.ndarray) -> dict:
+    """Ticks for an axis of mel bands (0..n-1) at round frequencies, labelled in Hz; `hz` (n,) is each band's
+    centre, rising."""
+    marks = [f for f in (100, 500, 1000, 2000, 4000, 8000, 16000) if hz[0] <= f <= hz[-1]]  # apart on a mel scale
+    return dict(tickmode="array", tickvals=np.interp(marks, hz, np.arange(len(hz))).round(2).tolist(),
+                ticktext=[str(f) for f in marks])
+
+
+def _spectrogram_trace(spec: dict, colorbar: dict) -> go.Heatmap:
+    """A log-mel spectrogram {'db' (bands, frames), 'hz' (bands,), 'seconds' (frames,)} as a heatmap over band
+    index (ticked in Hz by `hz_ticks`) and seconds."""
+    db, hz = np.asarray(spec["db"]), np.asarray(spec["hz"])
+    return go.Heatmap(z=db.astype(np.float32), x=np.asarray(spec["seconds"]), y=np.arange(len(hz)),
+                      customdata=np.tile(hz.round().astype(np.int16)[:, None], (1, db.shape[1])),  # Hz per cell
+                      colorscale="Viridis", colorbar=colorbar,
+                      name="log-mel spectrogram",
+                      hovertemplate="t=%{x:.2f} s<br>%{customdata:.0f} Hz<br>%{z:.0f} dB<extra></extra>")
+
+
 def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: np.ndarray,
                          uniform: np.ndarray | None = None, first_block: int = 1, height: int = 460,
-                         title: str = "", y_max: float | None = None) -> go.Figure:
-    """The waveform (top) and, on the same time axis, the CLS token's attention over the clip (bottom),
+                         title: str = "", y_max: float | None = None, spectrogram: dict | None = None) -> go.Figure:
+    """The waveform (top) and, on the same time axis, the CLS token's attention over the clip (below it),
     one line per block and head; `density` is (blocks, heads, bins) (see
     `audioclf.attention.attention_over_time`). The last block is shown; the others are a legend click
     away. Given `uniform` (the density of evenly spread attention), the lines are drawn relative to it:
     1 means the even share, 2 twice that; this also evens out the overlap of the windows. `y_max` fixes the
-    attention axis (to share it between figures drawn side by side)."""
+    attention axis (to share it between figures drawn side by side). Given a `spectrogram` (the model's own
+    log-mel frames, `audioclf.frontend.spectrogram`), it is drawn under the attention, frequency in Hz, so a
+    peak can be read against the sound it falls on. The time axis is the clip's, 0 to its length, shared."""
     blocks, heads = density.shape[:2]
     if uniform is not None:
         density = density / np.maximum(uniform, 1e-12)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.35, 0.65], vertical_spacing=0.05)
+    rows = 3 if spectrogram is not None else 2
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+                        row_heights=[0.2, 0.4, 0.4] if spectrogram is not None else [0.35, 0.65])
     _add_wave(fig, wave, sr, row=1, col=1)
     for b in range(blocks):
         for h in range(heads):
@@ -300,7 +335,13 @@ def cls_attention_figure(wave: np.ndarray, sr: int, times: np.ndarray, density: 
     fig.update_yaxes(title_text="amplitude", row=1, col=1)
     fig.update_yaxes(title_text="× even attention" if uniform is not None else "attention per second",
                      rangemode="tozero", row=2, col=1, **({"range": [0, y_max]} if y_max else {}))
-    fig.update_xaxes(title_text="time in the clip (s)", row=2, col=1)
+    if spectrogram is not None:
+        lo, hi = fig.layout.yaxis3.domain
+        fig.add_trace(_spectrogram_trace(spectrogram, dict(title="dB", len=hi - lo, y=(lo + hi) / 2)), row=3, col=1)
+        fig.update_yaxes(title_text="frequency (Hz)", **hz_ticks(np.asarray(spectrogram["hz"])), row=3, col=1)
+        height += 240
+    fig.update_xaxes(range=[0, len(wave) / sr])
+    fig.update_xaxes(title_text="time in the clip (s)", row=rows, col=1)
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      legend=dict(orientation="h", y=-0.2))
+                      legend=dict(orientation="h", y=-0.2 if rows == 2 else -0.12))
     return fig

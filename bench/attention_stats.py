@@ -4,11 +4,13 @@
     python bench/attention_stats.py [--data ../shared/data/esc10] [--checkpoints checkpoints]
 
 For every shipped transformer run (checkpoints/REFERENCE.json), each fold model, each test clip (fold 1):
-the last block's CLS attention over the 128 time tokens, averaged over the heads, and
-  - peak: its largest weight over the even share (1/128): 1 = flat, 128 = all on one token;
-  - top-10 %: the share of attention on the 13 most-attended tokens (0.10 for flat attention);
+the last block's CLS attention over its n time tokens (128 for the report's transformer, 63 for the
+log-mel one), averaged over the heads, and
+  - peak: its largest weight over the even share (1/n): 1 = flat, n = all on one token;
+  - top-10 %: the share of attention on the 10 % most-attended tokens (0.10 for flat attention);
   - loud 20 %: the share of attention (relative to even, on the clip's time axis) that falls on the
-    loudest 20 % of the clip's 50 ms bins (0.20 when attention ignores loudness).
+    loudest 20 % of the clip's time bins (50 ms; a log-mel token's 80 ms) (0.20 when attention ignores
+    loudness).
 Medians over clips and fold models; written to bench/attention_stats.json.
 """
 from __future__ import annotations
@@ -33,8 +35,9 @@ from audioclf.features import waveform  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
 
-def clip_stats(out: dict, wave: np.ndarray, sr: int, resolution: float = 0.05) -> dict[str, float]:
-    cls = out["cls"][-1].mean(0)  # last block, mean over heads: (128,)
+def clip_stats(out: dict, wave: np.ndarray, sr: int) -> dict[str, float]:
+    cls = out["cls"][-1].mean(0)  # last block, mean over heads: (tokens,)
+    resolution = float(out["times"][1] - out["times"][0])  # the time bins of 'density': 50 ms, or one log-mel token
     n = cls.shape[-1]
     k = int(np.ceil(0.1 * n))
     rel = out["density"][-1].mean(0) / np.maximum(out["uniform"], 1e-12)  # (bins,) relative to even

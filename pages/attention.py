@@ -10,24 +10,31 @@ from audioclf.attention import attention_view, mean_view
 from audioclf.audio import AudioError, load_audio
 from audioclf.errors import UserError
 from audioclf.features import waveform
+from audioclf.models import spec
 from audioclf.store import Run
 
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
 
 st.title("Attention")
 st.markdown(
-    "The transformer turns a clip into **128 tokens** (short stretches of the 9 stacked one-second windows) "
-    "plus a **CLS token** whose output is classified. Each of its 2 blocks lets every token attend to every "
-    "other, in 1, 2 or 4 **heads**. Below: how much the CLS token attends to each moment of the clip, then "
-    "every block's full attention matrix per head, then the same clip under the 1-, 2- and 4-head models.")
+    "A transformer turns a clip into **tokens**, each a short stretch of the clip, plus a **CLS token** whose "
+    "output is classified. Each of its blocks lets every token attend to every other, in 1, 2 or 4 **heads**. "
+    "Below: how much the CLS token attends to each moment of the clip, then every block's full attention "
+    "matrix per head, then the same clip under the 1-, 2- and 4-head models.")
 
-# Measured with bench/attention_stats.py on the shipped runs and ESC-10's 80 test clips (docs/app.md).
-HOW_TO_READ = (
-    "**How to read this.** A line above 1 means the CLS token listens to that moment more than to an average "
-    "one; peaks say where the model gathers its evidence, not where the sound is loudest.  \n"
-    "**What we measured** on the shipped runs (ESC-10 test clips, last block, heads averaged): attention is "
-    "only mildly peaked (the busiest 10 % of the tokens get 16–24 % of it, the top token 2–3× its even share) "
-    "and the loudest 20 % of a clip gets 20–21 % of it, what chance gives: it does not follow loudness.")
+HOW_TO_READ = ("**How to read this.** A line above 1 means the CLS token listens to that moment more than to an "
+               "average one; peaks say where the model gathers its evidence.  \n")
+# Measured with bench/attention_stats.py on the shipped runs and ESC-10's 80 test clips (docs/app.md), per family.
+MEASURED = {
+    "transformer": "**What we measured** on the shipped 1-, 2- and 4-head runs (ESC-10 test clips, last block, heads "
+                   "averaged): attention is only mildly peaked (the busiest 10 % of the tokens get 16–24 % of it, the "
+                   "top token 2–3× its even share) and the loudest 20 % of a clip gets 20–21 % of it, what chance "
+                   "gives: it does not follow loudness.",
+    "logmel-transformer": "**What we measured** on the shipped run (ESC-10 test clips, last block, heads averaged): "
+                          "attention is sharply peaked (the busiest 10 % of the tokens get 82 % of it, the top token "
+                          "21× its even share) and the loudest 20 % of a clip gets 52 % of it, 2.6× what chance "
+                          "gives: it listens to the sound events, visible as bright stretches of the spectrogram.",
+}
 
 transformer_runs = runs.complete_first(runs.runs_with_weights(attention=True))
 if not transformer_runs:
@@ -46,6 +53,7 @@ run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_lab
                      index=transformer_runs.index(runs.best(transformer_runs)))  # best complete run, not the newest
 cfg = run.config
 folds = run.folds_with_weights()
+st.caption(f"`{cfg.model}`: {spec(cfg.model).description}.")  # how its tokens are made (the registry's words)
 ENSEMBLE = "ensemble"
 fold = c[1].selectbox("Model", ([ENSEMBLE] if len(folds) > 1 else []) + folds, key="att_fold",
                       format_func=lambda f: f"fold ensemble (mean over the {len(folds)} fold models)" if f == ENSEMBLE
@@ -110,15 +118,21 @@ if true_class:
     verdict += f"; the clip is **{true_class}** " + ("✔" if true_class == classes[best] else "✖")
 st.markdown(verdict)
 
-st.info(HOW_TO_READ, icon=":material/lightbulb:")
+st.info(HOW_TO_READ + MEASURED.get(cfg.model, "We have not measured this model family's attention yet "
+                                          "(bench/attention_stats.py)."), icon=":material/lightbulb:")
 
 st.subheader("The CLS token's attention over the clip")
 st.caption("How much of the CLS token's attention goes to each moment of the clip, compared with attention "
            "spread evenly over the tokens (the dotted line at 1): at 2 a moment gets twice its even share, at "
            "0.5 half. One line per head of the last block; click a legend entry to add the first block's. "
-           "An untrained model stays close to 1.")
+           "An untrained model stays close to 1."
+           + (" Under it, on the same time axis, the clip's log-mel spectrogram as this model's own front end "
+              "computes it (frequency in Hz on the model's mel scale, dB below the clip's loudest point): its "
+              f"tokens are these frames, {1000 * (out['times'][1] - out['times'][0]):.0f} ms each, so a peak can "
+              "be read against the sound it falls on."
+              if "spectrogram" in out else ""))
 st.plotly_chart(plots.cls_attention_figure(wave, cfg.prep.sample_rate, out["times"], out["density"],
-                                           out["uniform"]), key="cls_attention")
+                                           out["uniform"], spectrogram=out.get("spectrogram")), key="cls_attention")
 
 st.subheader("Attention matrices per block and head")
 st.caption("Row: the token that attends (the query; CLS at the top); column: the token it attends to (the key), "

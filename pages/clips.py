@@ -7,6 +7,7 @@ import ui
 from audioclf import plots
 from audioclf.audio import AudioError
 from audioclf.config import PrepConfig
+from audioclf.features import log_mel_hz
 
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
 
@@ -69,5 +70,8 @@ st.markdown(f"**Waveform and the {PREP.num_windows} windows the models see.** Ea
             "previous one, so neighbours overlap by half; the model reads them one after another "
             f"({PREP.num_windows} × {PREP.window} = {PREP.input_length} samples).")
 st.plotly_chart(plots.waveform_figure(view["wave"], view["sr"], PREP), key="clip_wave")
-st.markdown("**Log-mel spectrogram** (for your eyes only: the models read the raw waveform).")
-st.plotly_chart(plots.spectrogram_figure(view["mel"], view["sr"]), key="clip_mel")
+st.markdown("**Log-mel spectrogram**: what the recipe's models (`logmel-cnn`, `logmel-transformer`) read, through "
+            "their own front end (drawn here from 0 Hz and with finer frames); "
+            "the report's models (`cnn`, `transformer`) read the waveform above.")
+st.plotly_chart(plots.spectrogram_figure(view["mel"], view["sr"], log_mel_hz(view["sr"], len(view["mel"]))),
+                key="clip_mel")

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from audioclf import plots
+from audioclf.audio import excerpt_wav
 from audioclf.errors import UserError
 from audioclf.confidence import timeline, verdict
 from audioclf.inference import predict_file, top_k
@@ -31,6 +32,11 @@ run = st.selectbox("Model run", list(labels), format_func=labels.get, key="predi
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
 def classify(run: str, stamp: str, data: bytes, name: str) -> dict:
     return predict_file(ui.ensemble(Run(run)), data, name=name)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def excerpt(data: bytes, name: str, start: float, end: float) -> bytes:
+    return excerpt_wav(data, start, end, name=name)
 
 
 upload_col, record_col = st.columns(2)
@@ -83,15 +89,22 @@ st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}
 if long:
     ot = result["over_time"]
     st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
-                f"({ot['clip_s']:g} s windows every 2.5 s). Click a window to hear it.")
+                f"({ot['clip_s']:g} s windows every 2.5 s; a dot on each window's top class). Click a column to hear "
+                "that window.")
     event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"]),
                             key="timeline", on_select="rerun", selection_mode="points")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points:
-        centre = float(points[0]["x"])
-        start = max(0.0, centre - ot["clip_s"] / 2)
-        st.audio(data, format=ui.audio_mime(name), start_time=int(start), end_time=int(np.ceil(start + ot["clip_s"])))
-        st.caption(f"The window from {start:.1f} to {start + ot['clip_s']:.1f} s.")
+    # A click selects the dot of the window's column (trace 1, one point per window; see plots.timeline_figure).
+    picked = [p["point_index"] for p in event.selection.points if p.get("curve_number") == 1]
+    if picked and picked[0] < len(ot["start_s"]):  # (a selection left from another recording is ignored)
+        i = picked[0]
+        start, end = ot["start_s"][i], min(ot["start_s"][i] + ot["clip_s"], result["duration_s"])
+        try:
+            st.audio(excerpt(data, ui.plain(name), start, end), format="audio/wav", autoplay=True)
+            top = int(np.argmax(ot["ensemble"][i]))
+            st.caption(f"Window {i + 1}, from {start:.1f} to {end:.1f} s: top class {classes[top]} "
+                       f"({ot['ensemble'][i][top]:.2f}).")
+        except UserError as e:
+            st.error(f"This part can't be played: {e}")
     rows = [{"from (s)": f"{sp['start_s']:.1f}", "to (s)": f"{sp['end_s']:.1f}",
              "answer": sp["class"] or "not sure", "highest probability": f"{sp['probability']:.2f}"} for sp in spans]
     st.table(ui.as_table(rows))

@@ -108,6 +108,8 @@ def check_clips(at, data, runs):
         return
     assert len(at.get("audio")) == 8 + 1  # a page of the list, and the chosen clip
     assert charts(at) == 2  # waveform with windows, log-mel
+    mel = figures(at)[1]["layout"]["yaxis"]
+    assert mel["title"]["text"] == "frequency (Hz)" and {"100", "1000", "4000"} <= set(mel["ticktext"])
     at.multiselect(key="clip_classes").set_value(["low"]).run()
     at.multiselect(key="clip_folds").set_value([1]).run()
     assert not at.exception
@@ -365,6 +367,31 @@ def test_predict_a_long_clip_over_time(use):
     assert "only this footnote" in texts(at, "caption")
 
 
+def test_predict_says_when_it_is_not_sure(use, app_data, tmp_path, monkeypatch):
+    """A run whose validation folds put its "not sure" threshold above any answer it gives: the page says "Not sure"
+    and why (no green verdict), names the threshold, and a long recording has no sure part."""
+    import json
+    import shutil
+
+    use(data=False, runs=True)
+    root = tmp_path / "store"
+    shutil.copytree(app_data.checkpoints, root)
+    for results in root.glob("*/results.json"):
+        res = json.loads(results.read_text())
+        res["unsure"] = {**res.get("unsure", {}), "threshold": 0.999, "target": 0.9}
+        results.write_text(json.dumps(res))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(root))
+    at = upload(open_page("predict"), "predict_upload", "whistle.wav", appdata.wav_bytes(2500.0, 1.0, 22050))
+    assert not at.success
+    warning = texts(at, "warning")
+    assert warning.startswith("Not sure. Predicted: **") and "is below 1.00" in warning
+    assert "none of the sounds this model knows" in warning
+    assert '"Not sure" below an ensemble probability of 1.00' in texts(at, "caption")
+    at = upload(at, "predict_upload", "long.wav", appdata.wav_bytes(220.0, 12.0, 16000))
+    assert not at.success and "Not sure of any part of this 12.0 s recording" in texts(at, "warning")
+    assert set(table_with(at, "answer")["answer"]) == {"not sure"}
+
+
 def test_the_timeline_shows_every_sound_that_wins_a_window(use):
     """Six different sounds in a row: each appears as a row of the strip and in the spans."""
     from audioclf.confidence import timeline
@@ -380,6 +407,12 @@ def test_the_timeline_shows_every_sound_that_wins_a_window(use):
 
     fig = timeline_figure(over_time["start_s"], over_time["ensemble"], classes)
     assert set(fig.data[0].y) == {"a", "b", "c", "d", "f"} and fig.data[0].zmin == 0
+    # What a click selects (plotly can't select a heatmap cell): one dot per window, on its top class, picked
+    # by hovering the column (tests/test_browser.py clicks one and hears it).
+    dots = fig.data[1]
+    assert dots.type == "scatter" and list(dots.y) == ["a", "a", "b", "c", "d", "f"]
+    assert list(dots.customdata[:, 0]) == over_time["start_s"] and list(dots.x) == [2.5, 5, 7.5, 10, 12.5, 15]
+    assert fig.layout.hovermode == "x" and "select" in fig.layout.clickmode
 
 
 @pytest.mark.parametrize("name, data, message", [
@@ -639,3 +672,9 @@ def test_attention_over_the_shipped_recipes_log_mel_tokens(monkeypatch, tmp_path
     assert len(specs) >= 2 and re.search(r"Predicted \*\*\w+\*\*", texts(at, "markdown"))
     heatmaps = [s for s in specs if '"ticktext":["CLS"' in s]  # the attention matrices, CLS first
     assert heatmaps and re.search(r'"[0-4]\.\d s"', heatmaps[0])  # the other ticks in seconds of the clip
+    # Its tokens are log-mel frames: the clip's spectrogram from the model's front end, in Hz, under the attention
+    # on the clip's time axis (0 to 5 s, shared), and what we measured of this family's attention.
+    layout = figures(at)[0]["layout"]
+    assert layout["yaxis3"]["title"]["text"] == "frequency (Hz)" and "1000" in layout["yaxis3"]["ticktext"]
+    assert all(layout[a]["range"] == [0, 5.0] for a in ("xaxis", "xaxis2", "xaxis3"))
+    assert "spectrogram" in texts(at, "caption") and "82 %" in texts(at, "info")

@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 import appdata
@@ -223,3 +224,44 @@ def test_predict_upload_in_browser(server, page, tmp_path):
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "predict-error")
+
+
+def test_clicking_a_window_of_the_timeline_plays_it(server, page, tmp_path):
+    """Two sounds in a row (5 s low, 5 s high): the timeline has windows at 0, 2.5 and 5 s; a click anywhere in the
+    last window's column brings a player with exactly that part of the recording, 5 to 10 s."""
+    import io
+
+    import soundfile as sf
+
+    from audioclf.audio import excerpt_wav
+    from conftest import tone
+
+    url, _ = server
+    sr = 22050
+    recording = tmp_path / "low-then-high.wav"
+    sf.write(recording, np.concatenate([tone(220.0, 5.0, sr), tone(2500.0, 5.0, sr, seed=1)]), sr)
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict").first.wait_for(timeout=180_000)  # alone, the server's first page
+    settle(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(recording))
+    page.get_by_text("What happens when").first.wait_for(timeout=120_000)
+    settle(page)
+    players = page.locator('audio[data-testid="stAudio"]')  # st.audio's (the recorder has its own)
+    assert players.count() == 1  # the whole recording
+    strip = page.locator(".js-plotly-plot").first
+    strip.scroll_into_view_if_needed()
+    x, y = page.evaluate("""(gd) => { const L = gd._fullLayout, r = gd.getBoundingClientRect();
+        return [r.left + L.xaxis._offset + L.xaxis.d2p(7.5), r.top + L.yaxis._offset + L.yaxis._length / 2]; }""",
+                         strip.element_handle())  # the column of the window centred at 7.5 s, half-way down
+    page.mouse.move(x - 3, y)
+    page.mouse.move(x, y)  # plotly picks what a click selects from what the pointer hovers
+    page.mouse.click(x, y)
+    caption = page.get_by_text(re.compile(r"Window 3, from 5\.0 to 10\.0 s: top class (low|mid|high)"))
+    caption.first.wait_for(timeout=120_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert players.count() == 2
+    got = page.request.get(players.nth(1).evaluate("a => a.src")).body()
+    assert got == excerpt_wav(recording.read_bytes(), 5.0, 10.0)  # that part, not the whole file
+    got_audio, got_sr = sf.read(io.BytesIO(got))
+    assert got_sr == sr and len(got_audio) == 5 * sr

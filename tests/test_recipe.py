@@ -51,6 +51,46 @@ def test_the_model_carries_its_front_end_and_reads_any_length(name):
         assert torch.allclose(out["attention"].sum(-1), torch.ones(2, 2, 2, 64), atol=1e-5)
 
 
+def test_attention_over_log_mel_tokens_comes_with_the_models_spectrogram_in_hz():
+    """The log-mel transformer's attention view holds the clip's spectrogram from the model's own front end, its
+    bands in Hz (a 1 kHz burst lands on the band centred near 1 kHz, when it sounds), and the figure draws it
+    under the attention on the clip's time axis, 0 to its length, shared, with a frequency axis ticked in Hz."""
+    from audioclf.attention import attention_view
+    from audioclf.config import PrepConfig
+    from audioclf.plots import cls_attention_figure
+
+    torch.manual_seed(0)
+    model = build_model(model_config("logmel-transformer", 3)).eval()
+    sr, seconds = 16000, 3.0
+    t = torch.arange(int(sr * seconds)) / sr
+    wave = 0.01 * torch.randn(len(t)) + torch.where((t >= 1.0) & (t < 1.5), torch.sin(2 * torch.pi * 1000 * t), 0.0)
+    out = attention_view(model, wave, PrepConfig())
+    spec = out["spectrogram"]
+    db, hz, at = spec["db"], spec["hz"], spec["seconds"]
+    assert db.shape == (64, len(at)) == (64, 151) and db.max() == 0 and db.min() >= -80  # 20 ms frames, dB below peak
+    assert 50 <= hz[0] < 150 and 7000 < hz[-1] <= 8000 and (np.diff(hz) > 0).all()  # f_min 50 Hz .. Nyquist
+    band, frame = np.unravel_index(db.argmax(), db.shape)
+    assert 900 <= hz[band] <= 1100 and 1.0 <= at[frame] < 1.5
+    assert at[0] == 0 and at[-1] == pytest.approx(seconds)
+
+    fig = cls_attention_figure(wave.numpy(), sr, out["times"], out["density"], out["uniform"], spectrogram=spec)
+    heat = [tr for tr in fig.data if tr.type == "heatmap"]
+    assert len(heat) == 1 and heat[0].yaxis == "y3" and heat[0].xaxis == "x3"  # the bottom row
+    layout = fig.layout
+    assert layout.yaxis3.title.text == "frequency (Hz)" and layout.xaxis3.title.text == "time in the clip (s)"
+    ticks = [int(v) for v in layout.yaxis3.ticktext]
+    assert ticks[0] >= hz[0] and ticks[-1] <= hz[-1] and {100, 1000, 4000} <= set(ticks)
+    assert np.interp(1000, hz, np.arange(64)) == pytest.approx(layout.yaxis3.tickvals[ticks.index(1000)], abs=0.01)
+    for axis in (layout.xaxis, layout.xaxis2, layout.xaxis3):  # waveform, attention, spectrogram
+        assert tuple(axis.range) == (0, seconds)
+    assert layout.xaxis.matches == layout.xaxis2.matches == "x3"  # zoom one, the others follow
+    # The report's transformer reads stacked windows, not log-mel frames: no spectrogram, two rows.
+    report = build_model(model_config("transformer", 3, heads=2)).eval()
+    plain = attention_view(report, torch.randn(80000), PrepConfig())
+    assert "spectrogram" not in plain
+    assert "yaxis3" not in cls_attention_figure(np.zeros(80000), sr, plain["times"], plain["density"]).to_plotly_json()["layout"]
+
+
 def test_each_augmentation_keeps_shapes_and_targets():
     torch.manual_seed(0)
     wave = torch.randn(6, 16000 * 5)

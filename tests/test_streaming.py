@@ -109,3 +109,22 @@ def test_memory_does_not_grow_with_the_recording(tmp_path):
     peak, windows = peak_mb(long)
     assert windows == 287
     assert peak - base < 400, (base, peak)
+
+
+@pytest.mark.parametrize("start, end", [(5.0, 10.0), (0.0, 5.0), (7.5, 12.5)])
+def test_a_window_of_a_long_recording_is_cut_out_to_play(start, end):
+    """What the Predict timeline plays for a clicked window: that part of the file, at its own rate and channels,
+    read block by block (of 10 s: 7.5-12.5 s spans two) and cut short where the recording ends (at 11 s)."""
+    import io
+
+    from audioclf.audio import excerpt_wav
+
+    sr, seconds = 8000, 11.0
+    rng = np.random.default_rng(0)
+    song = (0.5 * rng.uniform(-1, 1, (int(sr * seconds), 2))).astype(np.float32)  # stereo noise: every sample distinct
+    buf = io.BytesIO()
+    sf.write(buf, song, sr, format="WAV", subtype="PCM_16")
+    original, _ = sf.read(io.BytesIO(buf.getvalue()), dtype="float32")
+    got, got_sr = sf.read(io.BytesIO(excerpt_wav(buf.getvalue(), start, end, name="song.wav")), dtype="float32")
+    want = original[int(start * sr):int(min(end, seconds) * sr)]
+    assert got_sr == sr and got.shape == want.shape and np.array_equal(got, want)
