@@ -18,7 +18,7 @@ from audioclf import store
 from conftest import make_class_folders, write_clip
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-PAGES = ("overview", "clips", "train", "compare", "attention", "predict")
+PAGES = ("overview", "clips", "train", "teach", "compare", "attention", "predict")
 
 
 @pytest.fixture(scope="session")
@@ -332,8 +332,15 @@ def check_predict(at, data, runs):
     assert "Upload or record a clip" in texts(at, "info")
 
 
-CHECKS = {"overview": check_overview, "clips": check_clips, "train": check_train, "compare": check_compare,
-          "attention": check_attention, "predict": check_predict}
+def check_teach(at, data, runs):
+    # The source is the best ESC-50 run: from this store when it has one, else the one shipped with audioclf.
+    assert at.selectbox(key="teach_source").value == "esc50"
+    assert "To teach, add clips of at least two classes." in texts(at, "info")
+    assert at.button(key="teach_add").disabled  # nothing to add yet
+
+
+CHECKS = {"overview": check_overview, "clips": check_clips, "train": check_train, "teach": check_teach,
+          "compare": check_compare, "attention": check_attention, "predict": check_predict}
 
 
 def upload(at: AppTest, key: str, name: str, data: bytes, mime: str = "audio/wav") -> AppTest:

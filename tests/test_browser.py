@@ -36,7 +36,7 @@ TIMES = REPO / "test-artifacts" / "page_times.json"
 FIRST_BOUND, WARM_BOUND = (float(os.environ.get(k, d)) for k, d in (("AUDIOCLF_FIRST_BOUND", "30"),
                                                                     ("AUDIOCLF_WARM_BOUND", "10")))
 PAGES = [("", "Overview", "audioclf: environmental sound classification"), ("clips", "Clips", "Clips"),
-         ("train", "Train", "Train"), ("compare", "Compare", "Compare"), ("attention", "Attention", "Attention"),
+         ("train", "Train", "Train"), ("teach", "Teach", "Teach"), ("compare", "Compare", "Compare"), ("attention", "Attention", "Attention"),
          ("predict", "Predict", "Predict"), ("listen", "Listen", "Listen")]
 
 
