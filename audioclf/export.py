@@ -211,6 +211,8 @@ def _session(path: Path, data: bytes, threads: int | None):
         external = _external_tensors(onnx.load_model_from_string(data).graph)
         if not external:
             options = ort.SessionOptions()
+            # no busy-waiting between runs: `predict` decodes and resamples the next clips (torch) meanwhile
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             if threads:
                 options.intra_op_num_threads = threads
             return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
