@@ -1,4 +1,4 @@
-"""Command line: `python -m audioclf {train,evaluate,predict,info,download} ...`."""
+"""Command line: `python -m audioclf {train,evaluate,predict,export,info,download} ...`."""
 from __future__ import annotations
 
 import argparse
@@ -53,12 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Top-k classes with probabilities from each fold model and the ensemble.")
     pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3)")
     pr.add_argument("--run", type=Path, help="run folder (default: the best complete run, by validation accuracy, "
-                    "of --data-name)")
+                    "of --data-name), or an exported .onnx file")
     pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
+    pr.add_argument("--onnx", type=Path, help="an exported model (`export`) to run with onnxruntime instead of torch")
     pr.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--device", default="auto")
     pr.set_defaults(func=cmd_predict)
+
+    x = sub.add_parser("export", help="write a run as one ONNX file (front end and fold ensemble) and a JSON",
+                       description="Export a run's fold ensemble with its front end to ONNX, for any input length; "
+                                   "a JSON beside it names the classes, the input rate and the run.")
+    x.add_argument("--run", type=Path, help="run folder (default: the run `predict` uses)")
+    x.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
+    x.add_argument("--format", choices=["onnx"], default="onnx")
+    x.add_argument("--out", type=Path, help="the .onnx file to write (default: <run name>.onnx here)")
+    x.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="the models with their parameter counts, and the cached runs")
     i.add_argument("--checkpoints", type=Path)
@@ -308,10 +318,17 @@ def cmd_predict(args) -> int:
     from .confidence import verdict
     from .store import Run
 
-    run = args.run or default_run(args.checkpoints, data=args.data_name).path
-    ens = load_ensemble(run, device=pick_device(args.device))
-    threshold = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0))
-    print(f"run {run.name}: {ens.label}, fold models {list(ens.folds)}")
+    onnx = args.onnx or (args.run if args.run and args.run.suffix == ".onnx" else None)
+    if onnx:
+        from .export import load_onnx
+
+        ens = load_onnx(onnx)
+        threshold, name = ens.threshold or 0.0, f"{ens.run} (ONNX {onnx})"
+    else:
+        run = args.run or default_run(args.checkpoints, data=args.data_name).path
+        ens = load_ensemble(run, device=pick_device(args.device))
+        threshold, name = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0)), run.name
+    print(f"run {name}: {ens.label}, fold models {list(ens.folds)}")
     status = 0
     for path in args.files:
         try:
@@ -328,6 +345,15 @@ def cmd_predict(args) -> int:
         print(f"  {'answer':>9}: {res['classes'][v['top']]}" if v["sure"] else
               f"  {'answer':>9}: not sure ({'; '.join(v['reasons'])})")
     return status
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx, sidecar
+    from .runs import default_run
+
+    out = export_onnx(args.run or default_run(args.checkpoints).path, args.out)
+    print(f"wrote {out} and {sidecar(out)}; run it with: python -m audioclf predict --onnx {out} FILE")
+    return 0
 
 
 def cmd_info(args) -> int:

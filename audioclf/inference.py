@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ import torch.nn as nn
 from .audio import BinaryIO, stream_audio
 from .config import PrepConfig, TrainConfig
 from .features import fit_length, model_input, resample_stream, to_mono
+
+HOP_SECONDS = 2.5  # a long recording is judged as clips of the run's length (5 s) this often
 
 
 @torch.no_grad()
@@ -42,6 +44,34 @@ class FoldEnsemble:
     @property
     def label(self) -> str:
         return self.config.label
+
+    @property
+    def takes_waveform(self) -> bool:
+        """Whether the models read a clip of any length as it is (the recipe's)."""
+        return getattr(self.models[0], "takes_waveform", False)
+
+    def probabilities(self, waves: torch.Tensor) -> dict[str, np.ndarray]:
+        return predict_waves(self, waves)
+
+
+class Ensemble(Protocol):
+    """What `predict_stream` needs of a run's fold models: a `FoldEnsemble` here, or the same run
+    exported to ONNX (`audioclf.export.OnnxEnsemble`)."""
+
+    config: TrainConfig
+    classes_: tuple[str, ...]
+    folds: tuple[int, ...]
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def takes_waveform(self) -> bool: ...
+
+    def probabilities(self, waves: torch.Tensor) -> dict[str, np.ndarray]:
+        """Probabilities for clips (N, samples) at the model rate: (N, C) per fold model ('fold2', ...)
+        and their mean ('ensemble')."""
+        ...
 
 
 def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "cpu",
@@ -111,7 +141,7 @@ def stream_segments(pieces: Iterable[torch.Tensor], n: int, hop: int,
         yield start, fit(buf[start - buf_start:])
 
 
-def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop_seconds: float = 2.5,
+def predict_stream(ens: Ensemble, sr: int, blocks: Iterable[np.ndarray], hop_seconds: float = HOP_SECONDS,
                    batch: int = 8) -> dict:
     """Classify a recording given as decoded blocks (channels, samples) at rate `sr`, of any length.
 
@@ -128,12 +158,12 @@ def predict_stream(ens: FoldEnsemble, sr: int, blocks: Iterable[np.ndarray], hop
     pending: list[torch.Tensor] = []
 
     def flush() -> None:
-        for k, v in predict_waves(ens, torch.stack(pending)).items():
+        for k, v in ens.probabilities(torch.stack(pending)).items():
             probs.setdefault(k, []).append(v)
         pending.clear()
 
-    pad = not getattr(ens.models[0], "takes_waveform", False)
-    for start, clip in stream_segments(counted, prep.num_samples, int(hop_seconds * prep.sample_rate), pad):
+    for start, clip in stream_segments(counted, prep.num_samples, int(hop_seconds * prep.sample_rate),
+                                       pad=not ens.takes_waveform):
         if pending and len(clip) != len(pending[0]):
             flush()  # a batch holds clips of one length
         starts.append(start)
@@ -165,13 +195,13 @@ class _counting:
             yield p
 
 
-def predict_audio(ens: FoldEnsemble, data: np.ndarray, sr: int, hop_seconds: float = 2.5) -> dict:
+def predict_audio(ens: Ensemble, data: np.ndarray, sr: int, hop_seconds: float = HOP_SECONDS) -> dict:
     """`predict_stream` of a recording already decoded to (channels, samples)."""
     return predict_stream(ens, sr, [np.asarray(data)], hop_seconds)
 
 
-def predict_file(ens: FoldEnsemble, source: str | Path | bytes | BinaryIO, name: str | None = None,
-                 hop_seconds: float = 2.5) -> dict:
+def predict_file(ens: Ensemble, source: str | Path | bytes | BinaryIO, name: str | None = None,
+                 hop_seconds: float = HOP_SECONDS) -> dict:
     """Decode and classify a file (path, bytes or file object) block by block."""
     sr, blocks = stream_audio(source, name=name)
     return predict_stream(ens, sr, blocks, hop_seconds)

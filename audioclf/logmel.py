@@ -69,8 +69,13 @@ def _front(c: LogMelConfig) -> tuple[LogMel, SpecMask]:
 
 
 def at_least(wave: torch.Tensor, n: int) -> torch.Tensor:
-    """(B, N) tiled to at least n samples: a short clip repeats rather than trailing into silence."""
-    return wave.repeat(1, -(-n // wave.shape[-1])) if wave.shape[-1] < n else wave
+    """(B, N) tiled to at least n samples: a short clip repeats rather than trailing into silence.
+
+    One expression for every length (a longer clip is repeated once), so that the ONNX export
+    (`audioclf.export`) traces it for any length; `(n + N - 1) // N`, not `-(-n // N)`, because ONNX's
+    integer division truncates towards zero."""
+    length = wave.shape[-1]
+    return wave.repeat(1, (n + length - 1) // length)
 
 
 class ConvBlock(nn.Module):

@@ -287,8 +287,17 @@ def write(new: dict, command: str, docs: Path = ROOT / "docs") -> dict:
         results[name] = {**r, "command": command, "machine": machine()}
     results = {k: results[k] for k in SECTIONS if k in results}
     path.write_text(json.dumps(results, indent=1))
-    (docs / "benchmarks.md").write_text("\n".join(markdown(results)))
+    doc = docs / "benchmarks.md"
+    text = "\n".join(markdown(results))
+    doc.write_text(text + others_sections(doc.read_text() if doc.is_file() else "", text))
     return results
+
+
+def others_sections(old: str, new: str) -> str:
+    """The '## ' sections of `old` that `new` does not have: those other benchmarks write (bench/onnx_speed.py)."""
+    ours = {line for line in new.splitlines() if line.startswith("## ")}
+    parts = old.split("\n## ")[1:]
+    return "".join(f"\n## {part.rstrip()}\n" for part in parts if f"## {part.splitlines()[0]}" not in ours)
 
 
 def provenance(r: dict) -> str:

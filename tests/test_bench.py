@@ -54,3 +54,26 @@ def test_cpu_step_breakdown_runs_and_finds_the_report_order_bit_for_bit():
     assert 0 < rows["audioclf: conv + pool channels-last, BatchNorm (B, C, L) (shipped)"]["relative_difference"] < 1e-2
     assert "| cnn" not in markdown(r, "cmd")[0] and any("F.max_pool2d" in line for line in markdown(r, "cmd"))
     assert "## cnn: the step, variant by variant" in markdown(r, "cmd")
+
+
+def test_the_onnx_section_is_its_own_and_survives_bench_run(tmp_path):
+    from bench.onnx_speed import SECTION, markdown as onnx_markdown, write_section
+
+    side = {"n": 2, "median_ms": 50.0, "p95_ms": 60.0, "min_ms": 40.0}
+    r = {"run": "r", "model": "logmel-cnn", "fold_models": 4, "onnx_mb": 19.0, "export_s": 20.0,
+         "load": {"torch_s": 0.2, "onnx_s": 0.3}, "clip": {"torch": {**side, "median_ms": 100.0}, "onnxruntime": side},
+         "clip_max_diff": 1e-7, "long_max_diff": 2e-7, "threads": {"torch": 2, "onnxruntime": "default (cores)"},
+         "long": {"seconds": 600.0, "windows": 239, "rounds": 1, "torch": {"median_s": 30.0, "all_s": [30.0]},
+                  "onnxruntime": {"median_s": 10.0, "all_s": [10.0]}},
+         "load_average": [5.0, 4.0], "busy": ["`python3 -m audioclf train` (nice -10)"],
+         "command": "cmd-onnx", "machine": {"cpu": "x", "cores": 2, "torch": "2", "python": "3"},
+         "onnxruntime": "1", "when": "today"}
+    section = onnx_markdown(r)
+    assert section.startswith(SECTION) and "| 100 ms | 50 ms | 2.00x |" in section and "| 30.0 s | 10.0 s | 3.00x |" in section
+    assert "239 windows" in section and "audioclf train" in section
+    write({"data": data_section()}, "cmd-data", tmp_path)
+    write_section(tmp_path / "benchmarks.md", section)
+    write_section(tmp_path / "benchmarks.md", section)  # replaced, not added twice
+    write({"data": data_section()}, "cmd-data-again", tmp_path)
+    md = (tmp_path / "benchmarks.md").read_text()
+    assert md.count(SECTION) == 1 and "`cmd-onnx`" in md and "`cmd-data-again`" in md and "`cmd-data`" not in md
