@@ -199,21 +199,29 @@ def describe(run: Run) -> str:
              f"fold{'s' * (len(done) != 1)} {', '.join(map(str, done))}" if done else "no finished fold"]
     acc = mean_pm(res.get("summary", {}).get("accuracy"))
     if acc:
-        parts.append(f"test acc {acc}")
+        parts.append(f"{'cross-validated' if cross_validated(res) else 'test'} acc {acc}")
     return " · ".join(parts) + f" · run {config.key()}"
 
 
+def cross_validated(res: dict) -> bool:
+    """Whether a run's figures are cross-validation only (a small folder with no test fold: see
+    `audioclf.teach.fit_folds`), not a test fold's."""
+    return bool(res.get("folds")) and res.get("test_fold", 0) is None
+
+
 def run_row(run: Run, status: str = "") -> dict:
-    """A row of the runs table: model, settings, folds finished, status, test accuracy."""
+    """A row of the runs table: model, settings, folds finished, status, test accuracy (marked "cv"
+    where the run has no test fold and the figure is cross-validation's)."""
     config = run.config
     res = run.results() or {}
     summary = res.get("summary", {})
     ens = res.get("ensemble", {})
+    cv = " (cv, no test fold)" if cross_validated(res) and summary else ""
     return {
         "model": config.label, "shipped": SHIPPED_BADGE if is_shipped(run) else "", "status": status,
         "folds done": f"{len(run.folds_done())} of {len(config.cv_folds)}",
-        "test accuracy (mean ± std)": mean_pm(summary.get("accuracy")),
-        "ensemble test accuracy": f"{ens['accuracy']:.3f}" if "accuracy" in ens else "",
+        "test accuracy (mean ± std)": mean_pm(summary.get("accuracy")) + cv,
+        "ensemble test accuracy": f"{ens['accuracy']:.3f}{cv}" if "accuracy" in ens else "",
         "epochs": config.epochs, "lr": config.lr, "batch size": config.batch_size, "data": config.dataset_id,
         "run": run.name,
     }
@@ -234,7 +242,8 @@ def fold_table(res: dict) -> list[dict]:
                          **{c: (figures[c] or {}).get(stat) for c in cols}})
     if "ensemble" in res:
         e = res["ensemble"]
-        rows.append({"fold": "ensemble", "epoch": None, "train_loss": None, "train_acc": None, "val_acc": None,
+        rows.append({"fold": "all clips, out of fold" if cross_validated(res) else "ensemble", "epoch": None,
+                     "train_loss": None, "train_acc": None, "val_acc": None,
                      "test_acc": e["accuracy"], "test_macro_f1": e["macro_f1"]})
     return rows
 

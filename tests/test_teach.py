@@ -89,6 +89,9 @@ def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_p
     res = run.results()
     assert res["test_fold"] is None and "cross-validation" in res["protocol"]
     assert res["classes"] == ["high", "low", "mid"] and len(res["y_true"]) == 12  # every clip judged once
+    from audioclf import runs
+    assert "cross-validated acc" in runs.describe(run) and "(cv, no test fold)" in runs.run_row(run)["ensemble test accuracy"]
+    assert runs.fold_table(res)[-1]["fold"] == "all clips, out of fold"
     assert main(["predict", "--checkpoints", str(store), str(folder / "mid" / "mid_00.wav")]) == 0
     out = capsys.readouterr().out
     assert any(c in out for c in ("high", "low", "mid"))
