@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
     pr.add_argument("--onnx", type=Path, help="an exported model (`export`) to run with onnxruntime instead of torch")
     pr.add_argument("--precision", choices=["auto", "fp32"], default="auto",
-                    help="auto: bf16 for a bf16-trained run where the CPU or GPU has it (about twice as fast); fp32: exact")
+                    help="auto: bf16 for a bf16-trained run where the CPU or GPU has it (faster); fp32: exact")
     pr.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--device", default="auto")
@@ -157,24 +157,16 @@ def config_from_args(args, dataset=None):
 def _taught_config(args, dataset=None):
     """`--from RUN`: the source run's model, options and preprocessing; this data's folds; the flags
     given, else the teaching defaults (`audioclf.teach.TEACH_TRAINING`)."""
-    from .teach import TEACH_TRAINING, source_run, taught_config
+    from .teach import TEACH_TRAINING, init_name, source_run, taught_config
 
     source = source_run(args.init, args.checkpoints)
     if args.model and args.model != source.config.model:
         raise ConfigError("model", f"the --from run is a {source.config.model} model; leave --model out or make "
                                    f"it {source.config.model}")
-    in_store = source.path.parent.resolve() in {p.resolve() for p in _stores(args.checkpoints)}
     return taught_config(source, dataset.fingerprint() if dataset is not None else "", _cv_folds(args, dataset),
-                         init=source.name if in_store else str(source.path.resolve()),
+                         init=init_name(source, args.checkpoints),
                          batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
                          **{k: getattr(args, k) for k in TEACH_TRAINING})
-
-
-def _stores(root):
-    from .store import checkpoints_dir
-    from .teach import SHIPPED
-
-    return [p for p in (Path(root) if root else checkpoints_dir(), SHIPPED) if p.is_dir()]
 
 
 def _cv_folds(args, dataset=None) -> tuple[int, ...]:

@@ -88,16 +88,16 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if precision == "auto":
         precision = fast_precision(r.config, torch.device(device))
     models = tuple(m.model for m in loaded)
-    if precision == "bf16":  # oneDNN's bf16 convolutions are fastest channels-last (27 ms instead of 35)
+    if precision == "bf16":  # oneDNN's bf16 convolutions are faster channels-last (4 models on a 5 s clip: 27 ms, not 35)
         models = tuple(m.to(memory_format=torch.channels_last) for m in models)
     return FoldEnsemble(r.config, tuple(loaded[0].classes), folds, models, precision)
 
 
 def fast_precision(config: TrainConfig, device: torch.device) -> str:
     """"bf16" for a model trained under bfloat16 autocast, on a device with fast bfloat16 (a CPU with
-    AVX512-BF16 or AMX, a CUDA GPU that has it), else "fp32". On this project's 2-core Xeon (AMX) the
-    recipe's 4-model ensemble (with its weights channels-last) runs about 2.5 times as fast as in float32
-    (bench/run.py --only predict); probabilities move by about 1e-3."""
+    AVX512-BF16 or AMX, a CUDA GPU that has it), else "fp32". On this project's 2-core Xeon (AMX) one
+    5 s clip, file to answer, through the recipe's 4-model ensemble (weights channels-last) takes a median
+    of 33-42 ms instead of 65 ms (bench/run.py --only predict); probabilities move by about 1e-3."""
     if config.precision != "bf16":
         return "fp32"
     if device.type == "cuda":

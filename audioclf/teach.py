@@ -18,8 +18,8 @@ from . import store
 from .errors import ConfigError, UserError
 from .store import Run
 
-# Fine-tuning defaults (the recipe's augmentation and precision; a tenth of its epochs). Chosen with
-# bench/kshot.py on ESC-50 classes, validation clips only (see docs/results.md).
+# Fine-tuning defaults: the recipe's augmentation and precision, a quarter of its epochs, a third of its
+# learning rate. Set by hand, not tuned; bench/kshot.py measures what they give (docs/results.md).
 TEACH_TRAINING = {"epochs": 30, "lr": 1e-3, "weight_decay": 0.05, "optimizer": "adamw", "schedule": "onecycle",
                   "label_smoothing": 0.05, "augment": "recipe", "precision": "bf16"}
 CLASS_SETS = ("esc10", "esc50")  # `--from esc50`: the best run trained on that class set
@@ -33,19 +33,18 @@ def source_run(name: str, root: Path | None = None) -> Run:
     """The run that `--from NAME` means: a class set (`esc10`, `esc50`: the best run of that set by
     validation accuracy, in `root`, else among the runs shipped with audioclf), a run folder name in
     either store, or a run folder's path. ConfigError("from") says what was looked for."""
-    from .runs import best, evaluated
+    from .runs import best, class_set, evaluated
 
-    stores = [p for p in dict.fromkeys([Path(root) if root else store.checkpoints_dir(), SHIPPED]) if p.is_dir()]
+    where_to_look = stores(root)
     if name in CLASS_SETS:
-        for where in stores:
-            runs = [r for r in evaluated(where) if r.config.dataset_id.startswith(f"{name}-")
-                    and r.is_complete() and _teachable(r)]
+        for where in where_to_look:
+            runs = [r for r in evaluated(where) if class_set(r) == name and r.is_complete() and _teachable(r)]
             if runs:
                 return best(runs)
-        raise ConfigError("from", f"no trained {name} run to start from in {' or '.join(map(str, stores))}; "
+        raise ConfigError("from", f"no trained {name} run to start from in {' or '.join(map(str, where_to_look))}; "
                                   f"train one (`python -m audioclf train --subset {name} --model logmel-cnn`) "
                                   "or name a run folder")
-    candidates = [Path(name).expanduser()] + [where / name for where in stores]
+    candidates = [Path(name).expanduser()] + [where / name for where in where_to_look]
     for path in candidates:
         run = Run(path)
         if run.config_file.is_file():
@@ -56,7 +55,20 @@ def source_run(name: str, root: Path | None = None) -> Run:
                                           "(it has no `head` layer); use a log-mel run")
             return run
     raise ConfigError("from", f"{name!r} is neither {' nor '.join(CLASS_SETS)} nor a run folder "
-                              f"(looked in {', '.join(map(str, stores))})")
+                              f"(looked in {', '.join(map(str, where_to_look))})")
+
+
+def stores(root: Path | None = None) -> list[Path]:
+    """Where `--from` looks: the checkpoint store in use, then the runs shipped with audioclf."""
+    return [p for p in dict.fromkeys([Path(root) if root else store.checkpoints_dir(), SHIPPED]) if p.is_dir()]
+
+
+def init_name(source: Run, root: Path | None = None) -> str:
+    """How a taught config names its source (`TrainConfig.init`): the run's folder name when it is in
+    one of the `stores` (so the config's key does not depend on where audioclf is installed), else
+    its full path."""
+    in_store = source.path.parent.resolve() in {p.resolve() for p in stores(root)}
+    return source.name if in_store else str(source.path.resolve())
 
 
 def _teachable(run: Run) -> bool:
@@ -69,9 +81,8 @@ def _teachable(run: Run) -> bool:
 def source_fold(run: Run) -> int:
     """The source run's fold model to start from: the one best on its own validation fold."""
     folds = (run.results() or {}).get("folds") or {}
-    done = run.folds_with_weights()
-    scored = [(folds.get(str(f), {}).get("training", {}).get("val_acc", -1.0), -f) for f in done]
-    return -max(scored)[1]
+    val_acc = lambda f: folds.get(str(f), {}).get("training", {}).get("val_acc", -1.0)  # noqa: E731
+    return max(run.folds_with_weights(), key=lambda f: (val_acc(f), -f))  # ties: the lowest fold
 
 
 def trunk_state(run: Run, fold: int | None = None) -> dict[str, torch.Tensor]:
@@ -99,8 +110,7 @@ def fit_folds(available: tuple[int, ...], test_fold: int, cv_folds: tuple[int, .
     nothing was). A class folder with fewer clips than folds has none in the test fold and maybe not
     in every other; then every fold it has is validated once (each clip is judged by the fold model
     that did not train on it) and the run has no test figure."""
-    have = tuple(f for f in cv_folds if f in available)
-    if len(have) == len(cv_folds) and test_fold in available:
+    if test_fold in available and set(cv_folds) <= set(available):
         return cv_folds, ""
     have = tuple(f for f in sorted(available) if f != test_fold)
     if len(have) < 2:
@@ -120,9 +130,8 @@ def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settin
 
     src = source.config
     given = {k: v for k, v in settings.items() if v is not None}
-    init = given.pop("init", source.name)
     return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
-                       cv_folds=folds, dataset_id=dataset_id, init=init, **{**TEACH_TRAINING, **given})
+                       cv_folds=folds, dataset_id=dataset_id, **{"init": source.name, **TEACH_TRAINING, **given})
 
 
 def check_name(text: str, what: str) -> str:
@@ -141,15 +150,22 @@ def add_clip(folder: Path, label: str, data: bytes, name: str) -> Path:
     (same audio) is not added twice. AudioError/UserError name the file and the problem."""
     import soundfile as sf
 
-    from .audio import AudioError, load_audio
+    from .audio import AudioError, stream_audio
 
     label = check_name(label, "class name")
-    wave, sr = load_audio(data, name=name)
-    seconds = wave.shape[1] / sr
-    if not CLIP_SECONDS[0] <= seconds <= CLIP_SECONDS[1]:
-        raise AudioError(f"{name}: {seconds:.1f} s long; a clip to teach with should hold one sound, "
-                         f"{CLIP_SECONDS[0]:g} to {CLIP_SECONDS[1]:g} s (cut a long recording into clips)")
-    mono = np.clip(wave.mean(axis=0), -1.0, 1.0)
+    low, high = CLIP_SECONDS
+    sr, blocks = stream_audio(data, name=name, block_seconds=high)
+    kept, seconds = [], 0.0
+    for b in blocks:  # block by block: a long upload is refused without being decoded whole
+        kept.append(b.mean(axis=0))
+        seconds += b.shape[1] / sr
+        if seconds > high:
+            break
+    if not low <= seconds <= high:
+        length = f"longer than {high:g} s" if seconds > high else f"{seconds:.1f} s long"
+        raise AudioError(f"{name}: {length}; a clip to teach with should hold one sound, {low:g} to {high:g} s "
+                         "(cut a long recording into clips)")
+    mono = np.clip(np.concatenate(kept), -1.0, 1.0)
     digest = hashlib.sha256(mono.tobytes()).hexdigest()[:12]
     path = folder / label / f"{digest}.wav"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -489,10 +489,13 @@ def markdown(report: dict, before: dict | None = None) -> str:
 
 
 def write_doc(doc: Path, section: str) -> None:
+    """Replace the section of `doc` that starts with `section`'s heading line (up to the next `## `),
+    or append it. bench/onnx_speed.py writes its section with it too."""
+    heading = section.split("\n", 1)[0]
     text = doc.read_text() if doc.is_file() else ""
-    start = text.find(SECTION + "\n")
+    start = text.find(heading + "\n")
     if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
+        end = text.find("\n## ", start + len(heading))
         text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

@@ -34,6 +34,7 @@ from audioclf.audio import load_audio  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.export import export_onnx, load_onnx  # noqa: E402
 from audioclf.inference import load_ensemble, predict_file  # noqa: E402
+from bench.load import write_doc  # noqa: E402
 from bench.run import machine  # noqa: E402
 
 SECTION = "## Prediction with ONNX (onnxruntime against torch)"
@@ -153,18 +154,6 @@ def row(label: str, sides: dict, key: str, unit: str) -> str:
     return f"| {label} | {t:.{digits}f} {unit} | {o:.{digits}f} {unit} | {t / o:.2f}x |"
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this benchmark's section of `doc`, or append it."""
-    text = doc.read_text() if doc.is_file() else ""
-    start = text.find(SECTION + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.write_text(text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, default=ROOT / "checkpoints" / "logmel-cnn-f20cd51c328c")
@@ -180,7 +169,7 @@ def main() -> None:
              onnxruntime=onnxruntime.__version__, when=time.strftime("%Y-%m-%d"))
     (ROOT / "bench" / "onnx_speed.json").write_text(json.dumps(r, indent=1) + "\n")
     section = markdown(r)
-    write_section(ROOT / "docs" / "benchmarks.md", section)
+    write_doc(ROOT / "docs" / "benchmarks.md", section)
     print(section)
 
 

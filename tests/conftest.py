@@ -55,21 +55,22 @@ def tiny_dataset_dir(tmp_path) -> Path:
     return make_class_folders(tmp_path / "tiny")
 
 
+def real_data(env: str, name: str) -> Path:
+    """A real dataset in ESC-50 layout from $`env`, else ../shared/data/`name`; the test is skipped where
+    it is absent."""
+    path = Path(os.environ.get(env) or Path(__file__).resolve().parents[2] / "shared" / "data" / name)
+    if not (path / "meta" / "esc50.csv").is_file():
+        pytest.skip(f"real {name.upper()} not found (set {env})")
+    return path
+
+
 @pytest.fixture
 def esc10_dir() -> Path:
-    """The real ESC-10 ($AUDIOCLF_ESC10); the test is skipped where it is absent."""
-    env = os.environ.get("AUDIOCLF_ESC10")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "esc10"
-    if not (path / "meta" / "esc50.csv").is_file():
-        pytest.skip("real ESC-10 not found (set AUDIOCLF_ESC10)")
-    return path
+    """The real ESC-10 ($AUDIOCLF_ESC10)."""
+    return real_data("AUDIOCLF_ESC10", "esc10")
 
 
 @pytest.fixture
 def esc50_dir() -> Path:
-    """The real ESC-50 at 16 kHz ($AUDIOCLF_ESC50); the test is skipped where it is absent."""
-    env = os.environ.get("AUDIOCLF_ESC50")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
-    if not (path / "meta" / "esc50.csv").is_file():
-        pytest.skip("real ESC-50 not found (set AUDIOCLF_ESC50)")
-    return path
+    """The real ESC-50 at 16 kHz ($AUDIOCLF_ESC50)."""
+    return real_data("AUDIOCLF_ESC50", "esc50")

@@ -57,7 +57,8 @@ def test_cpu_step_breakdown_runs_and_finds_the_report_order_bit_for_bit():
 
 
 def test_the_onnx_section_is_its_own_and_survives_bench_run(tmp_path):
-    from bench.onnx_speed import SECTION, markdown as onnx_markdown, write_section
+    from bench.load import write_doc as write_section
+    from bench.onnx_speed import SECTION, markdown as onnx_markdown
 
     side = {"n": 2, "median_ms": 50.0, "p95_ms": 60.0, "min_ms": 40.0}
     r = {"run": "r", "model": "logmel-cnn", "fold_models": 4, "onnx_mb": 19.0, "export_s": 20.0,

@@ -182,7 +182,7 @@ def test_a_folder_taught_from_a_few_clips_is_the_default_only_for_its_own_data(t
 
 @pytest.mark.integration
 def test_bf16_prediction_agrees_with_float32_on_the_test_fold(esc10_dir):
-    """The app and CLI run a bf16-trained run under bf16 autocast where the CPU has it (twice as fast);
+    """The app and CLI run a bf16-trained run under bf16 autocast where the CPU has it (faster);
     its answers must be float32's."""
     import torch
 

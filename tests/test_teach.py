@@ -155,3 +155,26 @@ def test_the_teach_page_adds_clips_teaches_and_predicts(tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     answer = "\n".join(e.value for e in [*at.success, *at.warning])
     assert re.search(r"(Heard|Not sure; maybe) \*\*(whistle|hum)\*\*", answer), answer
+
+
+def test_a_teaching_clip_must_hold_one_sound_not_a_recording_session(tmp_path):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    from audioclf.audio import AudioError
+
+    def wav(seconds: float) -> bytes:
+        buf = io.BytesIO()
+        sf.write(buf, np.zeros((int(seconds * 8000), 2), np.float32), 8000, format="WAV")
+        return buf.getvalue()
+
+    with pytest.raises(AudioError, match="long.wav: longer than 30 s"):
+        teach.add_clip(tmp_path, "rain", wav(75.0), "long.wav")  # refused without decoding all 75 s
+    with pytest.raises(AudioError, match="0.1 s long"):
+        teach.add_clip(tmp_path, "rain", wav(0.1), "click.wav")
+    assert not any(tmp_path.rglob("*.wav"))
+    path = teach.add_clip(tmp_path, "rain", wav(2.0), "ok.wav")
+    assert sf.info(path).channels == 1 and sf.info(path).duration == pytest.approx(2.0)
+    assert teach.add_clip(tmp_path, "rain", wav(2.0), "again.wav") == path  # the same audio is kept once
