@@ -95,8 +95,9 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (default cnn, or the --from run's)")
     p.add_argument("--from", dest="init", metavar="RUN", help="teach: start each fold model from a trained run's "
-                   "front end and trunk, with a new head for this data's classes: esc50 or esc10 (the best run "
-                   "of that class set, yours or shipped), or a run folder; short training defaults")
+                   "front end and trunk (its last layer's rows for the classes it knows, new ones for the rest): "
+                   "esc50 or esc10 (the best run of that class set, yours or shipped), or a run folder; short "
+                   "training defaults")
     options = {name: opt for spec in MODELS.values() for name, opt in spec.options.items()}
     for name, opt in options.items():  # each model's options, from the registry
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,

@@ -211,5 +211,6 @@ class TrainConfig:
 
     @property
     def label(self) -> str:
-        """Human name, e.g. 'cnn' or 'transformer-4h'."""
-        return MODELS[self.model].label(self.model, self.model_options)
+        """Human name, e.g. 'cnn', 'transformer-4h', or 'logmel-cnn-taught' for a run taught from
+        another run's trunk (`init`), so that it is listed beside, not instead of, one from scratch."""
+        return MODELS[self.model].label(self.model, self.model_options) + ("-taught" if self.init else "")

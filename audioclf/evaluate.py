@@ -77,8 +77,12 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
 
 
 def fold_training_summary(history: list[dict], meta: dict) -> dict:
-    """The report's per-fold columns: train loss and accuracy at the chosen epoch, its val accuracy."""
+    """The report's per-fold columns: train loss and accuracy at the chosen epoch, its val accuracy.
+    Epoch 0 is a taught model's start, kept because no epoch beat it: no training figures."""
     epoch = meta.get("epoch", len(history))
+    if epoch == 0:
+        return {"epoch": 0, "train_loss": float("nan"), "train_acc": float("nan"),
+                "val_acc": meta.get("val_acc", float("nan")), "val_loss": meta.get("val_loss", float("nan"))}
     row = history[epoch - 1] if 0 < epoch <= len(history) else (history[-1] if history else {})
     return {"epoch": epoch, "train_loss": row.get("train_loss", float("nan")),
             "train_acc": row.get("train_acc", float("nan")), "val_acc": row.get("val_acc", float("nan")),

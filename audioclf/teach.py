@@ -1,14 +1,17 @@
-"""Teaching a folder of one's own clips: start from a trained run's front end and trunk, new head.
+"""Teaching a folder of clips from a trained run: its front end and trunk, a head for the new classes.
 
 `python -m audioclf train --data DIR --from esc50` trains a run like any other (same store, same
 fold models, same pages); what differs is that each fold model starts from a source run's weights
-(all but its `head` layer) and that the training defaults are short (`TEACH_TRAINING`). A folder
-too small for five folds is cross-validated over the folds it has (`fit_folds`), never silently.
+(all but its `head` layer, whose rows carry over only for classes the source knows by name), that the
+start itself competes with the training epochs on validation, and that the training defaults are short
+(`TEACH_TRAINING`). A folder too small for five folds is cross-validated over the folds it has
+(`fit_folds`), never silently. ESC-10 taught from the ESC-50 run is the shipped default for ESC-10.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,30 +81,58 @@ def _teachable(run: Run) -> bool:
     return spec is not None and getattr(spec.cls, "takes_waveform", False)
 
 
-def source_fold(run: Run) -> int:
-    """The source run's fold model to start from: the one best on its own validation fold."""
+def source_fold(run: Run, fold: int | None = None) -> int:
+    """The source run's fold model to start fold `fold` from: the source's model of the same fold
+    when it has one, else the one best on its own validation fold. Same-numbered folds keep
+    validation honest when the source trained on the same clips (ESC-10 taught from ESC-50: fold
+    k's validation clips were unseen by the ESC-50 fold-k model too)."""
+    have = run.folds_with_weights()
+    if fold in have:
+        return fold
     folds = (run.results() or {}).get("folds") or {}
     val_acc = lambda f: folds.get(str(f), {}).get("training", {}).get("val_acc", -1.0)  # noqa: E731
-    return max(run.folds_with_weights(), key=lambda f: (val_acc(f), -f))  # ties: the lowest fold
+    return max(have, key=lambda f: (val_acc(f), -f))  # ties: the lowest fold
 
 
-def trunk_state(run: Run, fold: int | None = None) -> dict[str, torch.Tensor]:
-    """The source fold model's weights without its head, as float32."""
-    ckpt = run.load_weights(fold if fold is not None else source_fold(run))
-    return {k: v for k, v in store.float_state(ckpt).items() if not k.startswith(HEAD)}
+@dataclass(frozen=True)
+class Start:
+    """What a taught fold model starts from (float32): the source's weights but its head, and the
+    head's rows for the classes the source already knows, by name."""
+
+    trunk: dict[str, torch.Tensor]
+    head: dict[str, torch.Tensor]  # the source's head, rows in the source's class order
+    rows: tuple[tuple[int, int], ...] = ()  # (row in the taught head, row in the source's)
 
 
-def start_from(model: torch.nn.Module, trunk: dict[str, torch.Tensor], source: str) -> None:
-    """Load `trunk` into `model`, whose head stays freshly initialised; ConfigError when the
-    architectures differ (e.g. the source was trained with other model options)."""
+def start_state(run: Run, fold: int | None = None, classes: tuple[str, ...] | list[str] = ()) -> Start:
+    """The start of taught fold `fold` (see `source_fold`) for `classes`. A class the source knows
+    keeps its head row (ESC-10's ten from ESC-50's fifty: the taught model starts out as the source
+    restricted to them); a new class gets a freshly initialised row."""
+    ckpt = run.load_weights(source_fold(run, fold))
+    state = store.float_state(ckpt)
+    known = list(ckpt.get("classes") or ())
+    return Start(trunk={k: v for k, v in state.items() if not k.startswith(HEAD)},
+                 head={k: v for k, v in state.items() if k.startswith(HEAD)},
+                 rows=tuple((i, known.index(c)) for i, c in enumerate(classes) if c in known))
+
+
+def start_from(model: torch.nn.Module, start: Start, source: str) -> None:
+    """Load `start` into `model`: the trunk whole, the head's rows for the classes the source knows
+    (the others stay freshly initialised); ConfigError when the architectures differ (e.g. the
+    source was trained with other model options)."""
     expected = {k for k in model.state_dict() if not k.startswith(HEAD)}
-    missing, unexpected = expected - set(trunk), set(trunk) - expected
+    missing, unexpected = expected - set(start.trunk), set(start.trunk) - expected
     if missing or unexpected:
         raise ConfigError("from", f"{source}: its model does not match ({len(missing)} missing and "
                                   f"{len(unexpected)} unexpected weights)")
     try:
-        model.load_state_dict(trunk, strict=False)
-    except RuntimeError as e:
+        model.load_state_dict(start.trunk, strict=False)
+        if start.rows:
+            mine, theirs = map(list, zip(*start.rows))
+            own = model.state_dict()  # shares the parameters' storage
+            for k, v in start.head.items():
+                own[k][mine] = v[theirs].to(own[k].dtype)
+    except (RuntimeError, IndexError, KeyError) as e:
         raise ConfigError("from", f"{source}: its weights do not fit the model ({str(e)[:200]})") from None
 
 
@@ -132,6 +163,14 @@ def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settin
     given = {k: v for k, v in settings.items() if v is not None}
     return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
                        cv_folds=folds, dataset_id=dataset_id, **{"init": source.name, **TEACH_TRAINING, **given})
+
+
+def default_epochs(config) -> int:
+    """The epochs a run of `config` has by default: `TEACH_TRAINING`'s when taught, else its model's
+    (100 for the report's models, the recipe's own). Shipping and the results table keep to these."""
+    from .config import TrainConfig
+
+    return TEACH_TRAINING["epochs"] if config.init else TrainConfig(model=config.model).epochs
 
 
 def check_name(text: str, what: str) -> str:

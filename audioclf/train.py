@@ -156,10 +156,10 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     torch.manual_seed(config.seed * 1000 + fold)
     mcfg = config.model_config(len(prepared.classes))
     model = build_model(mcfg)
-    if config.init:  # taught: the source run's front end and trunk, a new head
-        from .teach import source_run, start_from, trunk_state
+    if config.init:  # taught: the source run's front end and trunk; a head for this data's classes
+        from .teach import source_run, start_from, start_state
 
-        start_from(model, trunk_state(source_run(config.init, root)), config.init)
+        start_from(model, start_state(source_run(config.init, root), fold, prepared.classes), config.init)
     model = model.to(device)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = make_optimizer(model, config)
@@ -176,6 +176,9 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, best = state["history"], state["best"]
+    elif config.init:  # taught: the start itself is a candidate, so teaching never ends below it on validation
+        val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
+        best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": 0, "state_dict": _cpu_state(model)}
 
     bar = tqdm(total=config.epochs, initial=len(history), desc=f"{config.label} fold {fold}",
                disable=not show_bar, leave=True, dynamic_ncols=True)
@@ -208,7 +211,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         return history
     meta = {"model_config": mcfg.to_dict(), "classes": list(prepared.classes), "fold": fold,
             "config_key": config.key()}
-    run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "state_dict": best["state_dict"]})
+    run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "val_acc": best["val_acc"],
+                                    "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
     run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)})
     run.clear_resume(fold)
     return history

@@ -32,12 +32,12 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.models import build_model  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
-from audioclf.teach import TEACH_TRAINING, source_run, start_from, trunk_state  # noqa: E402
+from audioclf.teach import TEACH_TRAINING, Start, source_run, start_from, start_state  # noqa: E402
 from audioclf.train import make_optimizer, make_schedule, train_epoch  # noqa: E402
 
 
 def train_arm(config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_classes: int,
-              trunk: dict | None, seed: int) -> torch.nn.Module:
+              trunk: Start | None, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = build_model(config.model_config(n_classes))
     if trunk is not None:
@@ -64,7 +64,7 @@ def main() -> None:
 
     source = source_run(args.source)
     src = source.config
-    trunk = trunk_state(source)
+    trunk = start_state(source)  # no classes named: a fresh head, as for sounds it never heard
     known = set((source.results() or {}).get("classes", []))
     prepared = prepare(open_dataset(args.esc50, "esc50"), src.prep)
     fold1 = (prepared.folds == src.test_fold).nonzero().flatten().tolist()

@@ -20,7 +20,8 @@ RUN_KEY, ADDED_KEY = "teach_run", "teach_added"
 st.title("Teach")
 st.markdown(
     "Teach a model **your own sounds** from a few clips each (2 or more per class; 4 to 8 is better). It starts "
-    "from a trained model's ears (its front end and trunk; a new last layer for your classes) and trains for "
+    "from a trained model's ears (its front end and trunk; a new last layer for your classes, except that a class "
+    "named as one of its own, such as `dog`, keeps what it knows) and trains for "
     "about a minute on a laptop CPU. Your clips are stored, as mono wav, in a folder under the data folder; the "
     "model is an ordinary run: every page, and `python -m audioclf predict`, can use it.")
 

@@ -26,13 +26,13 @@ from audioclf.logmel import at_least
 from conftest import write_clip
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
-RECIPE = "logmel-cnn-f20cd51c328c"  # the default model: log-mel front end inside, 4 fold models
+RECIPE = "logmel-cnn-f20cd51c328c"  # the from-scratch recipe: log-mel front end inside, 4 fold models
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def recipe_onnx(tmp_path_factory) -> tuple[Path, str]:
-    """The default model exported through the CLI once: (the .onnx file, what the CLI printed)."""
+    """The from-scratch recipe exported through the CLI once: (the .onnx file, what the CLI printed)."""
     out = tmp_path_factory.mktemp("onnx") / "recipe.onnx"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):

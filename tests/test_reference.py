@@ -20,7 +20,8 @@ def manifest() -> dict:
     return json.loads(MANIFEST.read_text())
 
 
-ESC10_RUNS = {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"}
+ESC10_RUNS = {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h",
+              "logmel-cnn-taught"}
 
 
 def test_the_four_reference_models_and_the_recipes_are_shipped_within_40_mb():
@@ -36,7 +37,9 @@ def test_the_four_reference_models_and_the_recipes_are_shipped_within_40_mb():
         assert run.name == f"{config.label}-{config.key()}"
         assert config.dataset_id == manifest()["datasets"][key.split("/")[0] if "/" in key else "esc10"]
         if key in ESC10_RUNS:
-            assert config.epochs == (120 if config.augment == "recipe" else 100)
+            assert config.epochs == (30 if config.init else 120 if config.augment == "recipe" else 100)
+        if config.init:  # taught from a shipped run, named by its folder (no path of the machine that taught it)
+            assert (ROOT / "checkpoints" / config.init).is_dir()
         assert sum(n.endswith("best.pt") for n in r["files"]) == 4
     assert total < 40 * 2**20
 

@@ -45,16 +45,39 @@ def test_small_folders_are_cross_validated_over_the_folds_they_fill():
 
 
 def test_the_trunk_is_copied_and_the_head_is_new(source):
-    trunk = teach.trunk_state(source)
-    assert trunk and not any(k.startswith("head.") for k in trunk)
+    start = teach.start_state(source)
+    assert start.trunk and not any(k.startswith("head.") for k in start.trunk) and not start.rows
     model = build_model(model_config("logmel-cnn", 5))
-    teach.start_from(model, trunk, "src")
+    fresh = model.state_dict()["head.weight"].clone()
+    teach.start_from(model, start, "src")
     state = model.state_dict()
-    assert all(torch.equal(state[k], v) for k, v in trunk.items())
-    assert state["head.weight"].shape[0] == 5
+    assert all(torch.equal(state[k], v) for k, v in start.trunk.items())
+    assert torch.equal(state["head.weight"], fresh)
     other = build_model(model_config("logmel-transformer", 5))
     with pytest.raises(ConfigError, match="does not match"):
-        teach.start_from(other, trunk, "src")
+        teach.start_from(other, start, "src")
+
+
+def test_classes_the_source_knows_keep_their_head_rows(source):
+    known = source.fold_model(2).classes  # ("high", "low", "mid"), the source's row order
+    start = teach.start_state(source, 2, ("mid", "thunder", "high"))
+    assert start.rows == ((0, known.index("mid")), (2, known.index("high")))
+    model = build_model(model_config("logmel-cnn", 3))
+    fresh = model.state_dict()["head.weight"][1].clone()
+    teach.start_from(model, start, "src")
+    w, b = model.state_dict()["head.weight"], model.state_dict()["head.bias"]
+    assert torch.equal(w[0], start.head["head.weight"][known.index("mid")])
+    assert torch.equal(b[2], start.head["head.bias"][known.index("high")])
+    assert torch.equal(w[1], fresh)  # "thunder" is new to the source
+
+
+def test_each_fold_starts_from_the_source_model_of_the_same_fold(source):
+    """So that a fold's validation clips are unseen by its start when the source trained on the same
+    clips (ESC-10 taught from ESC-50)."""
+    assert teach.source_fold(source, 2) == 2 and teach.source_fold(source, 3) == 3
+    assert teach.source_fold(source, 4) in (2, 3)  # a fold the source lacks: its best validation fold
+    two, three = teach.start_state(source, 2), teach.start_state(source, 3)
+    assert not all(torch.equal(two.trunk[k], three.trunk[k]) for k in two.trunk if two.trunk[k].is_floating_point())
 
 
 def test_a_taught_config_hashes_apart_and_round_trips_through_its_command_line(source):
@@ -85,6 +108,7 @@ def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_p
     assert "no test figure" in err  # the folds were fitted, and said so
     (run,) = [r for r in map(Run, store.iterdir()) if r.config_file.is_file()]
     assert run.config.init == str(source.path.resolve()) and run.config.epochs == 2
+    assert run.config.label == "logmel-cnn-taught" and run.name.startswith("logmel-cnn-taught-")  # beside, not as, a scratch run
     assert run.config.augment == "recipe" and run.config.lr == teach.TEACH_TRAINING["lr"]
     res = run.results()
     assert res["test_fold"] is None and "cross-validation" in res["protocol"]
@@ -95,6 +119,19 @@ def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_p
     assert main(["predict", "--checkpoints", str(store), str(folder / "mid" / "mid_00.wav")]) == 0
     out = capsys.readouterr().out
     assert any(c in out for c in ("high", "low", "mid"))
+
+
+def test_teaching_never_ends_below_its_start_on_validation(source, tmp_path):
+    """Same classes as the source and a learning rate that wrecks the model: every fold keeps its
+    start (epoch 0), and the run's validation figures are the start's."""
+    ds = open_dataset(make_class_folders(tmp_path / "again", per_class=6, seconds=2.0, sr=16000))
+    config = teach.taught_config(source, ds.fingerprint(), (2, 3), epochs=1, lr=1e4, batch_size=8,
+                                 init=str(source.path))
+    run = train_run(config, prepare(ds, PREP), root=tmp_path / "taught", show_bar=False)
+    for fold in (2, 3):
+        meta = run.fold_model(fold).meta
+        assert meta["epoch"] == 0 and meta["val_acc"] >= run.history(fold)[0]["val_acc"]
+        assert run.results()["folds"][str(fold)]["training"]["val_acc"] == meta["val_acc"]
 
 
 def test_a_model_without_a_head_to_replace_is_refused(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
     python tools/results_table.py [--checkpoints checkpoints]
 
-Each label's newest evaluated run at its model's default epochs (100 for the report's, the recipe's own).
+Each label's newest evaluated run at its model's default epochs (100 for the report's, the recipe's own,
+`TEACH_TRAINING`'s for a taught run).
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ sys.path.insert(0, str(ROOT))
 from audioclf import store  # noqa: E402
 from audioclf.report import fold_table_markdown  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from audioclf.teach import default_epochs  # noqa: E402
 
 REPORT = {"cnn": "46–55 %", "transformer-4h": "50–65 %"}
-ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"]
+ORDER = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h",
+         "logmel-cnn-taught"]
 
 
 def run_seconds(run: Run) -> float:
@@ -34,7 +37,7 @@ def main() -> None:
     runs = {}
     for run in store.list_runs(args.checkpoints):
         cfg = run.config
-        if cfg.epochs == type(cfg)(model=cfg.model).epochs and run.results() and cfg.label not in runs:
+        if cfg.epochs == default_epochs(cfg) and run.results() and cfg.label not in runs:
             runs[cfg.label] = run
     lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
     lines += ["## Summary: fold-1 test accuracy", "",

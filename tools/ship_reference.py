@@ -3,10 +3,11 @@
     python tools/ship_reference.py --data ../shared/data/esc10 --esc50 ../shared/data/esc50
 
 For the newest finished run of each shipped label in checkpoints/ (on ESC-10: the report's four models
-at 100 epochs and the recipe's two at their own epochs; on ESC-50: the recipe's CNN): only the evaluated
-weights ship (best.pt; final.pt is removed, to keep the store under 40 MB). ESC-10's are stored in
-float16 where that leaves the fold model's predictions on the test fold unchanged, else float32;
-ESC-50's in int8 with a scale per output channel (`store.quantized`: 1.2 MB a fold model instead of 2.3). The fold models are then
+at 100 epochs, the recipe's two at their own epochs, and the recipe taught from the ESC-50 run; on
+ESC-50: the recipe's CNN): only the evaluated weights ship (best.pt; final.pt is removed, to keep the
+store under 40 MB). ESC-10's are stored in the smallest of int8 (a scale per output channel,
+`store.quantized`), float16 and float32 that leaves the fold model's predictions on the test fold
+unchanged; ESC-50's in int8 (1.2 MB a fold model instead of 2.3). The fold models are then
 re-evaluated so that results.json describes the weights as shipped, and checkpoints/REFERENCE.json
 lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
 """
@@ -28,8 +29,10 @@ from audioclf.evaluate import evaluate_run  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from audioclf.teach import default_epochs  # noqa: E402
 
-LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h"]
+LABELS = ["cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h",
+          "logmel-cnn-taught"]
 ESC50_LABELS = ["logmel-cnn"]  # any number of epochs (the newest finished run)
 
 
@@ -38,20 +41,21 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shrink(run: Run, fold: int, which: str, x_test: torch.Tensor, prep, check: bool) -> str:
-    """Store a fold's weights in float16 (when `check`, only if the test predictions stay the same)."""
-    path = run.weights_file(fold, which)
-    ckpt = store.load_torch(path)
-    if ckpt.get("storage") == "float16":
-        return "float16"
-    half = store.halved(ckpt)
-    if check:
-        same = torch.equal(predict_logits(store.model_from_checkpoint(ckpt), x_test, prep).argmax(1),
-                           predict_logits(store.model_from_checkpoint(half), x_test, prep).argmax(1))
-        if not same:
-            return "float32"
-    run.save_weights(fold, which, half)
-    return "float16"
+def shrink(run: Run, fold: int, which: str, x_test: torch.Tensor, prep) -> str:
+    """Store a fold's weights in the smallest form (int8, then float16) whose test-fold predictions are
+    those of the weights as they are now; keep them as they are when neither is."""
+    ckpt = store.load_torch(run.weights_file(fold, which))
+    storage = ckpt.get("storage", "float32")
+    answers = lambda c: predict_logits(store.model_from_checkpoint(c), x_test, prep).argmax(1)  # noqa: E731
+    smaller = {"float32": [("int8", store.quantized), ("float16", store.halved)],
+               "float16": [("int8", store.quantized)]}.get(storage, [])
+    reference = answers(ckpt) if smaller else None
+    for name, make in smaller:
+        candidate = make(ckpt)
+        if torch.equal(answers(candidate), reference):
+            run.save_weights(fold, which, candidate)
+            return name
+    return storage
 
 
 def shipped_files(run: Run) -> list[Path]:
@@ -81,8 +85,7 @@ def main() -> None:
                 "datasets": {"esc10": esc10.fingerprint(), "esc50": esc50.fingerprint()}, "runs": {}}
     for run in store.list_runs(args.checkpoints):  # newest first
         cfg = run.config
-        default_epochs = type(cfg)(model=cfg.model).epochs  # 100 for the report's models, the recipe's own
-        if cfg.dataset_id == esc10.fingerprint() and cfg.label in LABELS and cfg.epochs == default_epochs:
+        if cfg.dataset_id == esc10.fingerprint() and cfg.label in LABELS and cfg.epochs == default_epochs(cfg):
             dataset, key = esc10, cfg.label
         elif cfg.dataset_id == esc50.fingerprint() and cfg.label in ESC50_LABELS and not cfg.init:
             dataset, key = esc50, f"esc50/{cfg.label}"
@@ -98,8 +101,7 @@ def main() -> None:
         storage = {}
         for fold in cfg.cv_folds:
             drop_final(run, fold)
-            storage[fold] = (shrink(run, fold, "best", x_test, cfg.prep, check=True) if dataset is esc10
-                             else quantize(run, fold))
+            storage[fold] = shrink(run, fold, "best", x_test, cfg.prep) if dataset is esc10 else quantize(run, fold)
         results = evaluate_run(cfg, prepared, root=args.checkpoints)
         files = sorted(shipped_files(run))
         manifest["runs"][key] = {
