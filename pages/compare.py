@@ -39,8 +39,10 @@ with tab_table:
         s = res[name].get("summary", {})
         summary.append({"model": cfg[name].label, "epochs": cfg[name].epochs,
                         "folds": len(res[name]["folds"]),
-                        "test accuracy": runs.mean_pm(s.get("accuracy")),
-                        "test macro F1": runs.mean_pm(s.get("macro_f1")),
+                        "judged on": "out of fold (cv, no test fold)" if runs.cross_validated(res[name])
+                        else f"test fold {res[name].get('test_fold')}",
+                        "accuracy": runs.mean_pm(s.get("accuracy")),
+                        "macro F1": runs.mean_pm(s.get("macro_f1")),
                         "macro AUC": runs.mean_pm(s.get("macro_auc")),
                         "ensemble accuracy": res[name].get("ensemble", {}).get("accuracy"), "run": name})
     st.markdown("**Summary** (mean ± standard deviation over the fold models)")
@@ -84,16 +86,21 @@ with tab_detail:
     c = st.columns(2)
     run_name = c[0].selectbox("Run", chosen, format_func=lambda n: f"{cfg[n].label} · {n}", key="detail_run")
     r = res[run_name]
+    cv = runs.cross_validated(r)  # a small folder: each clip judged by the fold model that did not train on it
     options = (["ensemble"] if "ensemble" in r else []) + list(r["folds"])
     which = c[1].selectbox("Model", options, key=f"detail_which_{run_name}",
-                           format_func=lambda w: "fold ensemble (mean of the fold models' probabilities)"
-                           if w == "ensemble" else f"the fold-{w} model (validated on fold {w})")
+                           format_func=lambda w: ("each clip by the fold model that did not train on it"
+                                                  if cv else "fold ensemble (mean of the fold models' probabilities)")
+                           if w == "ensemble" else f"the fold-{w} model ({'judged' if cv else 'validated'} on fold {w})")
     report = runs.report_for(r, which)
     m = st.columns(4)
-    m[0].metric("test accuracy", f"{report['accuracy']:.3f}")
+    if cv:
+        st.caption("This run has no test fold (too few clips a class): the figures are cross-validation's, "
+                   "each clip judged once by a model that did not train on it.")
+    m[0].metric("out-of-fold accuracy" if cv else "test accuracy", f"{report['accuracy']:.3f}")
     m[1].metric("macro F1", f"{report['macro_f1']:.3f}")
     m[2].metric("macro AUC", ui.fmt_float(report.get("macro_auc")) or "n/a")
-    m[3].metric("test clips", report["n"])
+    m[3].metric("clips judged" if cv else "test clips", report["n"])
     left, right = st.columns(2)
     with left:
         st.markdown("**Confusion matrix** (rows: true class, columns: predicted)")
@@ -107,7 +114,7 @@ with tab_detail:
         if report.get("roc"):
             st.plotly_chart(plots.roc_figure(report["roc"]), key="roc")
         else:
-            st.caption("No ROC curve: the test fold needs clips of each class.")
+            st.caption(f"No ROC curve: {'the judged clips need' if cv else 'the test fold needs'} clips of each class.")
     st.markdown("**Precision, recall and F1 per class**")
     st.plotly_chart(plots.per_class_figure(report["per_class"], order=r["classes"]), key="per_class")
     per_class = runs.per_class_table(report, order=r["classes"])  # label order, as the confusion matrix
@@ -117,5 +124,5 @@ with tab_detail:
                        file_name=f"audioclf-{run_name}-{which}-per-class.csv", mime="text/csv",
                        icon=":material/download:", key="csv_per_class")
     wrong = runs.misclassified(r, which)
-    with st.expander(f"Misclassified test clips ({len(wrong)})"):
+    with st.expander(f"Misclassified {'' if cv else 'test '}clips ({len(wrong)})"):
         st.dataframe(ui.as_table(wrong), hide_index=True, width="stretch", height=ui.table_height(len(wrong)))

@@ -251,8 +251,9 @@ def check_compare(at, data, runs):
     summary = table_with(at, "ensemble accuracy")
     assert len(summary) == 4
     one_fold = summary["folds"] == 1  # the 1- and 2-head runs: one value, no "± 0.000"
-    assert one_fold.any() and not summary["test accuracy"][one_fold].str.contains("±").any()
-    assert summary["test accuracy"][~one_fold].str.contains("±").all()
+    assert one_fold.any() and not summary["accuracy"][one_fold].str.contains("±").any()
+    assert summary["accuracy"][~one_fold].str.contains("±").all()
+    assert (summary["judged on"] == "test fold 1").all()
     assert len(at.get("download_button")) == 2
     assert charts(at) >= 4 + 1 + 3  # curves per run, side by side, confusion + ROC + per class
     at.selectbox(key="detail_run").set_value(at.selectbox(key="detail_run").options[-1]).run()

@@ -98,7 +98,7 @@ def test_from_names_what_it_looked_for(source, tmp_path):
     assert teach.source_run(source.name, source.root) == source
 
 
-def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_path, capsys):
+def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_path, capsys, monkeypatch):
     folder = make_class_folders(tmp_path / "mysounds", classes=("low", "mid", "high"), per_class=4,
                                 seconds=1.5, sr=22050)
     store = tmp_path / "mine"
@@ -116,6 +116,7 @@ def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_p
     from audioclf import runs
     assert "cross-validated acc" in runs.describe(run) and "(cv, no test fold)" in runs.run_row(run)["ensemble test accuracy"]
     assert runs.fold_table(res)[-1]["fold"] == "all clips, out of fold"
+    check_compare_says_out_of_fold(store, monkeypatch)
     assert main(["predict", "--checkpoints", str(store), str(folder / "mid" / "mid_00.wav")]) == 0
     out = capsys.readouterr().out
     assert any(c in out for c in ("high", "low", "mid"))
@@ -132,6 +133,22 @@ def test_teaching_never_ends_below_its_start_on_validation(source, tmp_path):
         meta = run.fold_model(fold).meta
         assert meta["epoch"] == 0 and meta["val_acc"] >= run.history(fold)[0]["val_acc"]
         assert run.results()["folds"][str(fold)]["training"]["val_acc"] == meta["val_acc"]
+
+
+def check_compare_says_out_of_fold(store: Path, monkeypatch) -> None:
+    """The Compare page calls a cross-validated run's figures what they are, never test figures."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (summary,) = [d.value for d in at.dataframe if "judged on" in d.value.columns]
+    assert (summary["judged on"] == "out of fold (cv, no test fold)").all()
+    labels = [m.label for m in at.metric]
+    assert labels[0] == "out-of-fold accuracy" and "clips judged" in labels and "test clips" not in labels
+    (which,) = [sb for sb in at.selectbox if (sb.key or "").startswith("detail_which_")]
+    assert any("judged on fold" in o for o in which.options) and not any("validated" in o for o in which.options)
 
 
 def test_a_model_without_a_head_to_replace_is_refused(tmp_path, monkeypatch):
