@@ -5,6 +5,7 @@ Layout and caching only; the work is done by `audioclf`.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -76,14 +77,23 @@ def pages_of_the_app() -> Iterator[None]:
 
 
 def page_guard() -> None:
-    """Set up what app.py would when a page runs without it: Streamlit (1.67) treats a folder named
+    """Route a page that runs without app.py back through it. Streamlit (1.67) treats a folder named
     pages/ as old-style pages until some session has called st.navigation, so a page's URL opened
-    first on a fresh server runs the page script alone (no import lock, no session defaults, no
-    sidebar)."""
-    if not getattr(_LOCAL, "in_app", False):
-        import_heavy_modules()
-        init_state()
-        sidebar()
+    first on a fresh server runs the page script alone, and the whole server then stays in that mode
+    (file names as the menu, no app.py for any session). On a session's first run (a page load: no
+    click to lose), turn the mode off as st.navigation would and run again: app.py then runs and picks
+    the same page (its URL is the same). Otherwise (AppTest turns the mode back on for every run, or a
+    page runs on its own) set up what app.py would."""
+    if getattr(_LOCAL, "in_app", False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+    import_heavy_modules()
+    init_state()
+    sidebar()
 
 
 _TUNED = False
@@ -432,11 +442,23 @@ FOLD_COLUMNS = {"fold": "val fold", "epoch": "best epoch", "train_loss": "train 
 
 
 def styled(rows: list[dict], names: dict[str, str] | None = None, digits: int = 3):
-    """A table for display: columns renamed, floats to `digits` places, missing values blank."""
-    df = as_table(rows)
+    """A table for display: columns renamed, floats to `digits` places, whole numbers as such, missing
+    values blank. st.dataframe draws a missing number as a grey "None" (and pandas turns a column of
+    whole numbers with a gap into floats), so a column with a gap is shown as text."""
+    def missing(v) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    gappy = {k for r in rows for k in r if any(missing(other.get(k)) for other in rows)}
+
+    def shown(k: str, v):
+        if k not in gappy:
+            return v
+        return "" if missing(v) else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    df = as_table([{k: shown(k, v) for k, v in r.items()} for r in rows])
     df = df.rename(columns=names) if names else df
     floats = [c for c in df.columns if df[c].map(lambda v: isinstance(v, float)).any()]
-    return df.style.format(na_rep="").format(f"{{:.{digits}f}}", subset=floats, na_rep="")
+    return df.style.format(f"{{:.{digits}f}}", subset=floats)
 
 
 def table_height(rows: int, most: int = 12) -> int | str:

@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ import torch
 from . import store
 from .errors import ConfigError, UserError
 from .store import Run
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 # Fine-tuning defaults: the recipe's augmentation and precision, a quarter of its epochs, a third of its
 # learning rate. Set by hand, not tuned; bench/kshot.py measures what they give (docs/results.md).
@@ -154,7 +158,7 @@ def fit_folds(available: tuple[int, ...], test_fold: int, cv_folds: tuple[int, .
     return have, note
 
 
-def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settings):
+def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settings) -> TrainConfig:
     """The TrainConfig of a run taught from `source`: its model, options and preprocessing, this
     data's folds, the teaching defaults unless `settings` say otherwise."""
     from .config import TrainConfig
@@ -165,7 +169,7 @@ def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settin
                        cv_folds=folds, dataset_id=dataset_id, **{"init": source.name, **TEACH_TRAINING, **given})
 
 
-def default_epochs(config) -> int:
+def default_epochs(config: TrainConfig) -> int:
     """The epochs a run of `config` has by default: `TEACH_TRAINING`'s when taught, else its model's
     (100 for the report's models, the recipe's own). Shipping and the results table keep to these."""
     from .config import TrainConfig

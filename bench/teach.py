@@ -40,8 +40,9 @@ def build_folder(esc50: Path, dest: Path, n_classes: int, n_clips: int, seed: in
         for r in [r for r in rows if r["category"] == c and r["fold"] == "1"][:n_clips]:
             y, sr = sf.read(esc50 / "audio" / r["filename"], dtype="float32")
             y44 = resample(torch.from_numpy(y), sr, 44100).numpy()
-            (dest / c).mkdir(parents=True, exist_ok=True)
-            sf.write(dest / c / f"{Path(r['filename']).stem}.wav", np.stack([y44, y44], 1), 44100)
+            folder = dest / f"my_{c}"  # not ESC-50's name, so the head starts fresh as for a sound of one's own
+            folder.mkdir(parents=True, exist_ok=True)
+            sf.write(folder / f"{Path(r['filename']).stem}.wav", np.stack([y44, y44], 1), 44100)
     return classes
 
 

@@ -265,3 +265,23 @@ def test_clicking_a_window_of_the_timeline_plays_it(server, page, tmp_path):
     assert got == excerpt_wav(recording.read_bytes(), 5.0, 10.0)  # that part, not the whole file
     got_audio, got_sr = sf.read(io.BytesIO(got))
     assert got_sr == sr and len(got_audio) == 5 * sr
+
+
+def test_a_page_url_opened_first_on_a_fresh_server_goes_through_the_app(page, tmp_path):
+    """Streamlit takes a folder named pages/ for old-style pages until st.navigation runs: a bookmark to a
+    page, opened first after the server starts, would run that page alone and leave every session with
+    file names for a menu. `ui.page_guard` sends it back through app.py. (Its own server; the module's
+    browser, since one process can drive one Playwright.)"""
+    data = appdata.build(tmp_path / "appdata")
+    titles = [title for _, title, _ in PAGES]
+    with streamlit_server(data.env(), tmp_path / "streamlit.log") as url:
+        for path, heading in (("compare", "Compare"), ("clips", "Clips")):  # the first visit, then another session
+            context = page.context.browser.new_context()
+            pg = context.new_page()
+            pg.set_default_timeout(60_000)
+            pg.goto(f"{url}/{path}")
+            pg.get_by_role("heading", name=heading).first.wait_for()
+            settle(pg)
+            links = pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            assert [t.split("\n")[-1] for t in links] == titles, links
+            context.close()
