@@ -35,7 +35,7 @@ from .config import TrainConfig
 from .errors import UserError
 from .features import frame
 from .inference import HOP_SECONDS, FoldEnsemble, load_ensemble
-from .store import Run, atomic_write_bytes, write_json
+from .store import Run, atomic_write_bytes, read_bytes, write_json
 
 FORMAT = "audioclf-onnx"
 VERSION = 1
@@ -161,12 +161,7 @@ def load_onnx(path: str | Path, threads: int | None = None) -> OnnxEnsemble:
     """An exported run, checked against its JSON: OnnxError names the file when the ONNX file or the
     JSON is missing, unreadable, not audioclf's, or the two do not belong together."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise OnnxError(f"{path}: file not found") from None
-    except OSError as e:
-        raise OnnxError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_bytes(path, OnnxError, "file")
     meta = _read_sidecar(path)
     if hashlib.sha256(data).hexdigest() != meta.get("onnx_sha256"):
         raise OnnxError(f"{path}: not the model that {sidecar(path).name} describes (its SHA-256 differs): "

@@ -95,15 +95,20 @@ def save_torch(obj: Any, path: Path) -> None:
     atomic_write_bytes(checksum_file(path), hashlib.sha256(data).hexdigest().encode())
 
 
+def read_bytes(path: Path, error: type[Exception] = CheckpointError, what: str = "checkpoint") -> bytes:
+    """A file's bytes; `error` names the file when it is missing or unreadable."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def load_torch(path: Path) -> Any:
     """A checkpoint's contents: checked against its SHA-256, then unpickled as tensors and plain
     containers only. CheckpointError names the file when it is missing, altered or unreadable."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: checkpoint not found") from None
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    data = read_bytes(path)
     expected = checksum_file(path)
     if not expected.is_file():
         raise CheckpointError(f"{path}: no checksum beside it ({expected.name}); it was not written by "

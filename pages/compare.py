@@ -15,7 +15,8 @@ if not evaluated:
 
 st.markdown("Pick runs to compare, e.g. the CNN and the transformer with 1, 2 and 4 heads. All figures are on "
             "each run's **test fold** (fold 1 unless its config says otherwise), which no model saw during "
-            "training or model selection.")
+            "training or model selection (a run with too few clips for a test fold: each clip judged by the fold "
+            "model that did not train on it, marked \"out of fold\").")
 labels = {r.name: ui.run_label(r) for r in evaluated}
 default = [r.name for r in runs.best_per_label(evaluated)]  # best complete run per model, never just the newest
 chosen = st.multiselect("Runs", list(labels), default=default[:4], format_func=labels.get, key="compare_runs")
@@ -93,10 +94,10 @@ with tab_detail:
                                                   if cv else "fold ensemble (mean of the fold models' probabilities)")
                            if w == "ensemble" else f"the fold-{w} model ({'judged' if cv else 'validated'} on fold {w})")
     report = runs.report_for(r, which)
-    m = st.columns(4)
     if cv:
         st.caption("This run has no test fold (too few clips a class): the figures are cross-validation's, "
                    "each clip judged once by a model that did not train on it.")
+    m = st.columns(4)
     m[0].metric("out-of-fold accuracy" if cv else "test accuracy", f"{report['accuracy']:.3f}")
     m[1].metric("macro F1", f"{report['macro_f1']:.3f}")
     m[2].metric("macro AUC", ui.fmt_float(report.get("macro_auc")) or "n/a")
