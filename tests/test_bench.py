@@ -7,7 +7,8 @@ import torch
 from conftest import TINY_PREP
 
 from audioclf.prepare import Prepared
-from bench.gpu import bench_protocol, markdown
+from audioclf.config import TrainConfig
+from bench.gpu import bench_concurrent, bench_protocol, markdown, profile_epoch, session_markdown
 from bench.run import write
 
 
@@ -26,6 +27,24 @@ def test_gpu_protocol_code_path_runs_on_cpu():
     assert r["achieved_tflops"] > 0 and r["peak_fp32_tflops"] > 0
     text = "\n".join(markdown(r))
     assert "a shortened run" in text and "| transformer-2h | 5 |" in text
+
+
+def test_gpu_session_pieces_run_on_cpu_and_render():
+    """The lent-GPU device check's parts (bench/gpu.py --session), tiny, on the CPU."""
+    config, data, cpu = TrainConfig(model="cnn", epochs=1, prep=TINY_PREP), tiny_prepared(), torch.device("cpu")
+    prof = profile_epoch(config, data, cpu)
+    assert prof["train_clips"] == 12 and prof["steps"] == 1
+    assert prof["epoch_s"] >= prof["train_s"] > 0 and prof["checkpoint_s"] > 0
+    together = bench_concurrent([config], data, cpu)
+    assert together["fold_models"] == 4 and together["processes_failed"] == 0 and together["wall_s"] > 0
+    one_by_one = bench_protocol(data, cpu, configs=[config])
+    assert one_by_one["epochs"] == 1 and len(one_by_one["rows"]) == 4
+    r = {"device": "cpu", "torch": torch.__version__, "esc50_data": "noise", "esc10_data": "noise",
+         "profile": [prof], "recipe_sequential": one_by_one, "protocol_sequential": one_by_one,
+         "recipe_concurrent": together, "protocol_concurrent": together}
+    text = "\n".join(session_markdown(r))
+    assert f"about {one_by_one['wall_s'] * 100:.0f} s" in text  # 1 epoch measured, 100 extrapolated
+    assert "| cnn | 1 |" in text and "What bounds them" in text
 
 
 def data_section() -> dict:
