@@ -1,6 +1,8 @@
 """Apply a run's fold models to the test fold and record the metrics in `results.json`."""
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +64,9 @@ def evaluate_run(config: TrainConfig, prepared: Prepared, root: Path | None = No
                                "scored on its own validation fold and 'ensemble' pools those out-of-fold answers")
     if folds:
         results["summary"] = summarise_folds(per_fold)
-        results["summary"]["training"] = {k: mean_std([training[f][k] for f in folds])
+        # A taught fold model kept at its start (epoch 0) has no training figures: left out of their mean.
+        results["summary"]["training"] = {k: mean_std([v for f in folds if not math.isnan(v := training[f][k])]
+                                                      or [math.nan])
                                           for k in ("train_loss", "train_acc", "val_acc")}
         ensemble = classification_report(y, pooled, classes)
         ensemble["predictions"] = pooled.argmax(1).tolist()

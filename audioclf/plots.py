@@ -1,6 +1,8 @@
-"""Plotly figures for the app: pure functions from arrays and result dicts to `go.Figure`s."""
+"""Plotly figures for the app: pure functions from arrays and result dicts to `go.Figure`s (and, where a
+figure costs the browser too much, plain HTML)."""
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -157,21 +159,33 @@ def class_fold_figure(counts: dict[str, dict[int, int]]) -> go.Figure:
     return fig
 
 
-def proba_figure(per_model: dict[str, np.ndarray], classes: Sequence[str], k: int = 5) -> go.Figure:
-    """Horizontal bars of the top `k` classes (by the ensemble, else the first model), one bar per model."""
+def proba_bars_html(per_model: dict[str, np.ndarray], classes: Sequence[str], k: int = 5) -> str:
+    """The top `k` classes (by the ensemble, else the first model) as plain HTML bars: the ensemble's thick and
+    black with its probability, each fold model's thin in its colour, and a legend.
+
+    Why not a plotly figure: the first plotly chart in a browser tab loads and compiles plotly.js, about
+    2.7 s of the tab's CPU, before the answer shows; these bars cost the browser next to nothing
+    (bench/load.py). Every name is escaped: class names come from a dataset's folders."""
     ref = per_model.get("ensemble", next(iter(per_model.values())))
-    order = list(np.argsort(ref)[::-1][:k])[::-1]  # best at the top
-    fig = go.Figure()
-    for i, (name, p) in enumerate(per_model.items()):
-        ens = name == "ensemble"
-        fig.add_trace(go.Bar(y=[classes[j] for j in order], x=[float(p[j]) for j in order], orientation="h",
-                             name=name, marker=dict(color="#111111" if ens else PALETTE[i % len(PALETTE)],
-                                                    opacity=1.0 if ens else 0.55),
-                             text=[f"{float(p[j]):.2f}" for j in order] if ens else None,
-                             textposition="outside"))
-    fig.update_layout(barmode="group", height=120 + 60 * len(order), xaxis=dict(range=[0, 1.1], title="probability"),
-                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25))
-    return fig
+    order = list(np.argsort(ref)[::-1][:k])  # best first
+    colour = {name: "#111111" if name == "ensemble" else PALETTE[i % len(PALETTE)]
+              for i, name in enumerate(per_model)}
+
+    def bar(name: str, p: float) -> str:
+        thick = name == "ensemble"
+        return (f'<div title="{html.escape(name)}: {p:.2f}" style="display:flex;align-items:center;gap:6px;'
+                f'margin:1px 0"><div style="height:{14 if thick else 4}px;width:{85 * p:.1f}%;'
+                f'background:{colour[name]};opacity:{1.0 if thick else 0.6}"></div>'
+                + (f'<span style="font-size:0.85em">{p:.2f}</span>' if thick else "") + "</div>")
+
+    rows = "".join(
+        f'<div style="text-align:right;padding-top:2px">{html.escape(classes[j])}</div><div>'
+        + "".join(bar(name, float(p[j])) for name, p in sorted(per_model.items(), key=lambda kv: kv[0] != "ensemble"))
+        + "</div>" for j in order)
+    legend = " ".join(f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;height:10px;'
+                      f'background:{c}"></span> {html.escape(n)}</span>' for n, c in colour.items())
+    return (f'<div class="audioclf-proba" style="display:grid;grid-template-columns:max-content 1fr;gap:6px 10px;'
+            f'align-items:start">{rows}</div><div style="font-size:0.8em;margin-top:6px">{legend}</div>')
 
 
 def over_time_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequence[str], k: int = 4,

@@ -24,13 +24,13 @@ def fold_table_markdown(results: dict) -> str:
              "| val fold | epoch | train loss | train acc | val acc | test acc | test macro F1 |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['fold']} | {r['epoch']} | {r['train_loss']:.3f} | {r['train_acc']:.3f} | "
+        lines.append(f"| {r['fold']} | {r['epoch']} | {_cell(r['train_loss'])} | {_cell(r['train_acc'])} | "
                      f"{r['val_acc']:.3f} | {r['test_acc']:.3f} | {r['test_macro_f1']:.3f} |")
     s = results.get("summary")
     if s:
         tr = s["training"]
-        lines.append(f"| mean ± std | | {tr['train_loss']['mean']:.3f} ± {tr['train_loss']['std']:.3f} | "
-                     f"{tr['train_acc']['mean']:.3f} ± {tr['train_acc']['std']:.3f} | "
+        lines.append(f"| mean ± std | | {_mean_std(tr['train_loss'], len(rows))} | "
+                     f"{_mean_std(tr['train_acc'], len(rows))} | "
                      f"{tr['val_acc']['mean']:.3f} ± {tr['val_acc']['std']:.3f} | "
                      f"{s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} | "
                      f"{s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} |")
@@ -39,3 +39,15 @@ def fold_table_markdown(results: dict) -> str:
         name = "all clips, out of fold" if cross_validated else "ensemble"
         lines.append(f"| {name} | | | | | {e['accuracy']:.3f} | {e['macro_f1']:.3f} |")
     return "\n".join(lines)
+
+
+def _cell(x: float | None) -> str:
+    """A figure, or "start" where a taught fold model kept its start (epoch 0: no training figures)."""
+    return "start" if x is None or x != x else f"{x:.3f}"
+
+
+def _mean_std(m: dict, folds: int) -> str:
+    if m["mean"] != m["mean"]:
+        return "–"
+    text = f"{m['mean']:.3f} ± {m['std']:.3f}"
+    return text if m["n"] == folds else f"{text} ({m['n']} of {folds} folds)"

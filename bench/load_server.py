@@ -59,7 +59,7 @@ def install(timings: Path) -> None:
     _patch(ui, ["sidebar", "run_label", "ensemble", "read_upload", "runs_for_predict", "predict_candidates",
                 "classify"], "ui")
     _patch(inference, ["predict_file", "load_ensemble"], "inference")
-    _patch(plots, ["proba_figure", "over_time_figure"], "plots")
+    _patch(plots, ["proba_bars_html", "over_time_figure"], "plots")
     _patch(st, ["plotly_chart", "dataframe", "audio", "file_uploader", "selectbox"], "st")
 
     import types

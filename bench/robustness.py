@@ -64,9 +64,9 @@ def main() -> None:
     ds = open_dataset(args.data, "esc10")
     esc50 = open_dataset(args.esc50, "esc50")
     unknown = [c for c in esc50.clips if esc50.classes[c.label] not in ds.classes and c.fold == 1]
-    rng = np.random.default_rng(0)
     table = {}
     for run_path in args.run:
+        rng = np.random.default_rng(0)  # per run: every run hears the same sounds underneath
         run = Run(run_path)
         ens = load_ensemble(run.path)
         test = [c for c in ds.clips if c.fold == run.config.test_fold]

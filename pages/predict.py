@@ -116,7 +116,7 @@ else:
     with left:
         st.markdown("**Top classes**: the ensemble in black, each fold model in colour")
         per_model = {**{k.replace("fold", "fold "): v for k, v in result["per_model"].items()}, "ensemble": ens}
-        st.plotly_chart(plots.proba_figure(per_model, classes, k=min(5, len(classes))), key="proba")
+        st.html(plots.proba_bars_html(per_model, classes, k=min(5, len(classes))))  # no plotly.js: see its docstring
     with right:
         st.markdown("**Top 3 per model**")
         # A static table: the interactive grid (st.dataframe) cost the browser about 1 s of CPU the first

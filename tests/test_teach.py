@@ -133,6 +133,11 @@ def test_teaching_never_ends_below_its_start_on_validation(source, tmp_path):
         meta = run.fold_model(fold).meta
         assert meta["epoch"] == 0 and meta["val_acc"] >= run.history(fold)[0]["val_acc"]
         assert run.results()["folds"][str(fold)]["training"]["val_acc"] == meta["val_acc"]
+    # A start has no training figures: the table says so instead of nan, and no mean is made of nothing.
+    from audioclf.report import fold_table_markdown
+
+    table = fold_table_markdown(run.results())
+    assert "nan" not in table and "| 0 | start | start |" in table and "| mean ± std | | – | – |" in table
 
 
 def check_compare_says_out_of_fold(store: Path, monkeypatch) -> None:
