@@ -194,6 +194,19 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def lower_priority() -> None:
+    """Train at the CPU priority the launcher asked for (`$AUDIOCLF_NICE`, set by `jobs._start` for the
+    app's jobs): on a small machine a job at the app's own priority starves its predictions (bench/load.py)."""
+    import os
+
+    step = os.environ.get("AUDIOCLF_NICE", "")
+    if step.strip() and hasattr(os, "nice"):
+        try:
+            os.nice(int(step))
+        except (ValueError, OSError):
+            print(f"audioclf: warning: AUDIOCLF_NICE={step!r} ignored (a whole number is needed)", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
     from .device import describe, pick_device
     from .distributed import Dist
@@ -202,6 +215,7 @@ def cmd_train(args) -> int:
     from .train import train_run
 
     _sigterm_as_interrupt()
+    lower_priority()  # before torch starts its threads, which inherit it
     device = pick_device(args.device)
     config_from_args(args)  # the settings alone, before any slow data work
     dataset = _dataset(args)

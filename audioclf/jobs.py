@@ -144,7 +144,9 @@ def as_run(run: Run | Path | str) -> Run:
 
 def _start(run: Run, argv: list[str]) -> subprocess.Popen:
     package_parent = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The job trains below the app's priority ($AUDIOCLF_JOB_NICE, default 10; 0 for none): with five
+    # sessions uploading while it trained, answers waited on it for the 2 cores (bench/load.py).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", AUDIOCLF_NICE=os.environ.get("AUDIOCLF_JOB_NICE", "10"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     with open(run.log_file, "ab") as log:
         log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,28 @@ def test_format_seconds():
     assert ui.format_seconds(125) == "2 min 05 s"
     assert ui.format_seconds(1500) == "25 min"
     assert ui.format_seconds(7260) == "2 h 01 min"
+
+
+def test_a_launched_job_trains_below_the_apps_priority(monkeypatch, tmp_path):
+    """The app's jobs ask for a lower CPU priority ($AUDIOCLF_JOB_NICE, default 10), and `train` takes it
+    before torch starts its threads: five sessions' predictions waited on a job at the app's priority."""
+    pid, seen = dead_pid(), {}
+
+    class Recorded:
+        def __init__(self, argv, **kwargs):
+            seen.update(kwargs["env"])
+            self.pid = pid
+
+    monkeypatch.delenv("AUDIOCLF_JOB_NICE", raising=False)
+    monkeypatch.setattr(jobs.subprocess, "Popen", Recorded)
+    jobs._start(fake_run(tmp_path, TrainConfig(model="cnn", epochs=1)), [sys.executable, "-m", "audioclf", "train"])
+    jobs._children.pop(pid, None)
+    assert seen["AUDIOCLF_NICE"] == "10"
+    monkeypatch.undo()
+    probe = ("import os; from audioclf.cli import lower_priority; before = os.nice(0); lower_priority(); "
+             "print(os.nice(0) - before)")
+    for asked, moved in (("3", "3"), ("", "0"), ("lots", "0")):
+        out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "AUDIOCLF_NICE": asked},
+                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        assert out.stdout.strip() == moved, out.stderr
+        assert ("ignored" in out.stderr) == (asked == "lots")
