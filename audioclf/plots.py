@@ -178,10 +178,10 @@ def proba_bars_html(per_model: dict[str, np.ndarray], classes: Sequence[str], k:
                 f'background:{colour[name]};opacity:{1.0 if thick else 0.6}"></div>'
                 + (f'<span style="font-size:0.85em">{p:.2f}</span>' if thick else "") + "</div>")
 
+    ensemble_first = sorted(per_model.items(), key=lambda kv: kv[0] != "ensemble")
     rows = "".join(
         f'<div style="text-align:right;padding-top:2px">{html.escape(classes[j])}</div><div>'
-        + "".join(bar(name, float(p[j])) for name, p in sorted(per_model.items(), key=lambda kv: kv[0] != "ensemble"))
-        + "</div>" for j in order)
+        + "".join(bar(name, float(p[j])) for name, p in ensemble_first) + "</div>" for j in order)
     legend = " ".join(f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;height:10px;'
                       f'background:{c}"></span> {html.escape(n)}</span>' for n, c in colour.items())
     return (f'<div class="audioclf-proba" style="display:grid;grid-template-columns:max-content 1fr;gap:6px 10px;'

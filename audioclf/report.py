@@ -1,6 +1,8 @@
 """Tables of results as text (markdown) and rows, shared by the CLI, the docs and the app."""
 from __future__ import annotations
 
+import math
+
 
 def fold_rows(results: dict) -> list[dict]:
     """The report's per-fold table: train loss, train acc, val acc (at the chosen epoch), test acc,
@@ -43,11 +45,11 @@ def fold_table_markdown(results: dict) -> str:
 
 def _cell(x: float | None) -> str:
     """A figure, or "start" where a taught fold model kept its start (epoch 0: no training figures)."""
-    return "start" if x is None or x != x else f"{x:.3f}"
+    return "start" if x is None or math.isnan(x) else f"{x:.3f}"
 
 
 def _mean_std(m: dict, folds: int) -> str:
-    if m["mean"] != m["mean"]:
+    if math.isnan(m["mean"]):
         return "–"
     text = f"{m['mean']:.3f} ± {m['std']:.3f}"
     return text if m["n"] == folds else f"{text} ({m['n']} of {folds} folds)"

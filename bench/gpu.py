@@ -9,7 +9,8 @@ What it measures, and what it does not (yet):
   after another, a checkpoint written every epoch. Wall time per fold model and in total.
 - Achieved FLOP/s (training: 3x the forward FLOPs per clip; validation: 1x) next to the device's
   measured dense matmul peak (fp32 without TF32, and bf16) from `matmul_peak`.
-- Not built or measured: mixed precision, several fold models at once (streams or one batched model),
+- Not built or measured: mixed precision, several fold models at once inside one process (streams or one
+  batched model; `--session` runs them as separate processes),
   CUDA graphs. Each would be a step of its own, timed against the row above.
 
 Without a CUDA GPU, `--device cuda` (the default) skips cleanly. The module imports nothing that needs
@@ -21,6 +22,7 @@ rendered in docs/benchmarks.md): profiles, then the ESC-50 recipe and the 16 fol
 and all at once, on synthetic clips (the real ones do not fit in a call beside checkpoints/):
 
     python bench/gpu.py --session $OUT --budget-s 460 --data none
+    python bench/gpu.py --at-once $OUT     # the two 'all at once' stages at 100 epochs, if the budget cut them
 
 For the report's protocol on real ESC-10 (needs the clips, 41 MB, and three wheels, 1.6 MB, in ignored
 folders, which with checkpoints/ exceed a call's 64 MB):
@@ -39,6 +41,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -47,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.config import PrepConfig, TrainConfig  # noqa: E402
-from audioclf.models import ModelConfig, build_model  # noqa: E402
+from audioclf.models import build_model  # noqa: E402
 from audioclf.prepare import Prepared, load_prepared  # noqa: E402
 from audioclf.train import train_fold  # noqa: E402
 
@@ -203,10 +206,9 @@ def bench_concurrent(configs: list[TrainConfig], prepared: Prepared, device: tor
         for p in procs:
             p.join()
         wall = time.perf_counter() - t0
-        finals = {p.name: p.exitcode for p in procs}
         vals = [json.loads(q.read_text())["val_acc"] for q in Path(root).glob("*-*.json")]
     return {"models": [c.label for c in configs], "epochs": configs[0].epochs, "fold_models": len(procs),
-            "processes_failed": sum(code != 0 for code in finals.values()), "wall_s": wall,
+            "processes_failed": sum(p.exitcode != 0 for p in procs), "wall_s": wall,
             "mean_final_val_acc": sum(vals) / max(len(vals), 1)}
 
 
@@ -243,31 +245,42 @@ def session(out: Path, budget_s: float, esc10: Path | None, device: torch.device
     save()
     epoch_s = {p["model"]: p["epoch_s"] for p in result["profile"]}
 
-    def fit(configs: list[TrainConfig], data: Prepared, share: float) -> list[TrainConfig]:
+    def fit(configs: list[TrainConfig], share: float) -> list[TrainConfig]:
         """The configs at 100 epochs, or fewer so that the stage takes about `share` of what is left."""
         left = budget_s - (time.perf_counter() - t_start)
         per_epoch = sum(epoch_s[c.label] * len(c.cv_folds) for c in configs) * 1.15
-        epochs = max(1, min(100, int(share * left / per_epoch)))
-        return [TrainConfig(model=c.model, heads=c.heads, epochs=epochs) for c in configs]
+        return with_epochs(configs, max(1, min(100, int(share * left / per_epoch))))
 
-    recipe = fit([RECIPE], esc50, 0.4)
-    result["recipe_sequential"] = bench_protocol(esc50, device, recipe[0].epochs, [("logmel-cnn", 0)], configs=recipe)
+    result["recipe_sequential"] = bench_protocol(esc50, device, configs=fit([RECIPE], 0.4))
     save()
-    cfgs = fit(protocol, report, 0.5)
-    result["protocol_sequential"] = bench_protocol(report, device, cfgs[0].epochs, configs=cfgs)
+    result["protocol_sequential"] = bench_protocol(report, device, configs=fit(protocol, 0.5))
     save()
     for name, configs, data in (("protocol_concurrent", protocol, report), ("recipe_concurrent", [RECIPE], esc50)):
         left = budget_s - (time.perf_counter() - t_start)
         seq = result["protocol_sequential" if name.startswith("protocol") else "recipe_sequential"]
         est = seq["wall_s"] * 100 / seq["epochs"]  # a bound: running at once is not slower than one by one
         if est > left * 0.9:
-            epochs = max(1, int(100 * left * 0.8 / est))
-            configs = [TrainConfig(model=c.model, heads=c.heads, epochs=epochs) for c in configs]
+            configs = with_epochs(configs, max(1, int(100 * left * 0.8 / est)))
         result[name] = bench_concurrent(configs, data, device)
         save()
     result["wall_s"] = time.perf_counter() - t_start
     save()
     return result
+
+
+def at_once_100(out: Path, device: torch.device) -> dict:
+    """The two "all at once" stages at the full 100 epochs (when `session`'s budget shortened them):
+    `recipe_concurrent_100` and `protocol_concurrent_100`, into `out`/gpu_at_once.json."""
+    protocol = [TrainConfig(model=m, heads=h, epochs=100) for m, h in PROTOCOL]
+    result = {"recipe_concurrent_100": bench_concurrent([RECIPE], synthetic(50, 400), device)}
+    result["protocol_concurrent_100"] = bench_concurrent(protocol, synthetic(10, 80), device)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_at_once.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def with_epochs(configs: list[TrainConfig], epochs: int) -> list[TrainConfig]:
+    return [replace(c, epochs=epochs) for c in configs]
 
 
 def markdown(r: dict) -> list[str]:
@@ -360,6 +373,8 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=420, help="with --session: seconds it may take")
     ap.add_argument("--clips-per-fold", type=int, default=400,
                     help="with --session: synthetic ESC-50's size (a smoke test here: 10, and --data none)")
+    ap.add_argument("--at-once", type=Path, metavar="OUT",
+                    help="only the two 'all at once' stages, at 100 epochs, into OUT/gpu_at_once.json")
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -367,6 +382,9 @@ def main() -> None:
         return
     if args.session:
         session(args.session, args.budget_s, args.data if args.data.is_dir() else None, device, args.clips_per_fold)
+        return
+    if args.at_once:
+        print(json.dumps(at_once_100(args.at_once, device), indent=1))
         return
     if args.prepared:
         prepared = load_prepared(args.prepared)

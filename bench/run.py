@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from audioclf.config import PrepConfig, TrainConfig  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.models import ModelConfig, build_model  # noqa: E402
+from bench.gpu import SESSION_FILE, forward_flops, session_markdown  # noqa: E402
 
 
 def machine() -> dict:
@@ -225,8 +226,6 @@ def _fold_worker(name: str, x: torch.Tensor, y: torch.Tensor, epochs: int, rank:
 
 def train_flops_per_clip(name: str) -> float:
     """Forward FLOPs from torch's counter, times 3 for forward + backward."""
-    from bench.gpu import forward_flops
-
     return 3.0 * forward_flops(name.split("-")[0])
 
 
@@ -403,9 +402,6 @@ def markdown(results: dict) -> list[str]:
                      f"{'met' if p['p95_ms'] < 50 else 'NOT met'}.")
     lines.append("")
     return lines
-
-
-from bench.gpu import SESSION_FILE, session_markdown  # noqa: E402  (torch only)
 
 
 def main() -> None:
