@@ -24,9 +24,16 @@ class LogMel(nn.Module):
         self.norm = nn.BatchNorm1d(n_mels)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.normalise(self.db(wave))
+
+    def db(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, F, T), dB below each clip's peak: the part with nothing learnt, which
+        models of one configuration can share (`audioclf.inference.predict_waves` computes it once)."""
         with torch.autocast(wave.device.type, enabled=False):
-            x = relative_db(self.mel(wave.float()), self.top_db)  # (B, F, T) in [-top_db, 0]
-        return self.norm(x).unsqueeze(1)  # (B, 1, F, T)
+            return relative_db(self.mel(wave.float()), self.top_db)  # (B, F, T) in [-top_db, 0]
+
+    def normalise(self, db: torch.Tensor) -> torch.Tensor:
+        return self.norm(db).unsqueeze(1)  # (B, 1, F, T)
 
 
 def mel_transform(sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024, hop: int = 320,

@@ -109,7 +109,11 @@ class LogMelCNN(nn.Module):
         self.head = nn.Linear(config.widths[-1], config.n_classes)
 
     def forward(self, wave: torch.Tensor, return_dict: bool = False):
-        x = self.specmask(self.logmel(at_least(wave, self.config.sample_rate)))  # (B, 1, F, T)
+        return self.from_db(self.logmel.db(at_least(wave, self.config.sample_rate)), return_dict)
+
+    def from_db(self, db: torch.Tensor, return_dict: bool = False):
+        """The model after the front end's shared part: `db` is `self.logmel.db` of the (tiled) clip."""
+        x = self.specmask(self.logmel.normalise(db))  # (B, 1, F, T)
         x = self.blocks(x).mean(dim=2)  # (B, C, T'): frequency pooled
         emb = x.mean(dim=2) + x.amax(dim=2)  # (B, C): mean + max over time
         logits = self.head(self.dropout(emb))  # (B, classes)
@@ -172,7 +176,11 @@ class LogMelTransformer(nn.Module):
         return self.config.hop * math.prod(self.config.stem_time_pool) / self.config.sample_rate
 
     def forward(self, wave: torch.Tensor, return_dict: bool = False):
-        x = self.stem(self.specmask(self.logmel(at_least(wave, self.config.sample_rate))))  # (B, C, F', T')
+        return self.from_db(self.logmel.db(at_least(wave, self.config.sample_rate)), return_dict)
+
+    def from_db(self, db: torch.Tensor, return_dict: bool = False):
+        """The model after the front end's shared part: `db` is `self.logmel.db` of the (tiled) clip."""
+        x = self.stem(self.specmask(self.logmel.normalise(db)))  # (B, C, F', T')
         x = self.to_tokens((x.amax(dim=2) + x.mean(dim=2)).transpose(1, 2))  # (B, T', D): one token a moment
         b, t, d = x.shape
         x = torch.cat([self.cls.expand(b, -1, -1), x + sinusoid(t, d, x.device)], 1)  # (B, T'+1, D)

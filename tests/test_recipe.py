@@ -51,6 +51,38 @@ def test_the_model_carries_its_front_end_and_reads_any_length(name):
         assert torch.allclose(out["attention"].sum(-1), torch.ones(2, 2, 2, 64), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", RECIPE_MODELS)
+def test_the_fast_inference_copy_of_a_fold_ensemble_gives_its_answers(name):
+    """`load_ensemble`'s bf16 path folds BatchNorm into the convolutions, holds weights in bf16 and
+    computes the spectrogram once for all fold models: the answers must stay each model's own."""
+    import copy
+
+    from audioclf.inference import bf16_weights, fuse_conv_bn, predict_waves, shares_front_end
+
+    torch.manual_seed(0)
+    models = tuple(build_model(model_config(name, 5)).eval() for _ in range(3))
+    for m in models:  # BatchNorm statistics that are not the identity, different per model
+        for bn in (b for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 2)
+    wave = torch.randn(2, 80000) * 0.1
+    cfg = TrainConfig(model=name)
+    exact = predict_waves(FoldEnsemble(cfg, tuple("abcde"), (2, 3, 4), models, shared_front_end=True), wave)
+    for f, m in zip((2, 3, 4), models):  # the shared spectrogram: each model's own answer
+        with torch.no_grad():
+            assert np.allclose(exact[f"fold{f}"], m(wave).softmax(1).numpy(), atol=1e-5)
+    fused = tuple(fuse_conv_bn(copy.deepcopy(m)) for m in models)
+    assert not any(isinstance(b, torch.nn.BatchNorm2d) for m in fused for b in m.modules())
+    assert shares_front_end(fused) and not shares_front_end((models[0], build_model(model_config(name, 3))))
+    other = copy.deepcopy(models[1])
+    other.logmel.mel.mel_scale.fb[3, 2] += 1e-6  # a filter bank not equal to the bit: each computes its own
+    assert not shares_front_end((models[0], other))
+    same = predict_waves(FoldEnsemble(cfg, tuple("abcde"), (2, 3, 4), fused, shared_front_end=True), wave)
+    assert np.abs(same["ensemble"] - exact["ensemble"]).max() < 1e-4
+    fast = FoldEnsemble(cfg, tuple("abcde"), (2, 3, 4), tuple(bf16_weights(m) for m in fused), "bf16", True)
+    assert all(c.weight.dtype == torch.bfloat16 for c in fast.models[0].modules() if isinstance(c, torch.nn.Conv2d))
+    assert np.abs(predict_waves(fast, wave)["ensemble"] - exact["ensemble"]).max() < 0.03
+
+
 def test_attention_over_log_mel_tokens_comes_with_the_models_spectrogram_in_hz():
     """The log-mel transformer's attention view holds the clip's spectrogram from the model's own front end, its
     bands in Hz (a 1 kHz burst lands on the band centred near 1 kHz, when it sounds), and the figure draws it
