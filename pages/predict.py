@@ -60,7 +60,8 @@ classes = result["classes"]
 ens = np.asarray(result["ensemble"])
 threshold = ui.unsure_threshold(run)
 folds = list(result["per_model"].values())
-st.audio(data, format=ui.audio_mime(name))
+if uploaded is not None:  # a recording plays in its own recorder already
+    st.audio(data, format=ui.audio_mime(name))
 long = "over_time" in result
 if long:
     spans = timeline(result["over_time"], classes, threshold)

@@ -97,3 +97,24 @@ def test_the_onnx_section_is_its_own_and_survives_bench_run(tmp_path):
     write({"data": data_section()}, "cmd-data-again", tmp_path)
     md = (tmp_path / "benchmarks.md").read_text()
     assert md.count(SECTION) == 1 and "`cmd-onnx`" in md and "`cmd-data-again`" in md and "`cmd-data`" not in md
+
+
+def test_crossval_gives_each_fold_the_test_set_once_and_reuses_the_shipped_fold_1_config(esc10_dir):
+    """bench/crossval.py: five configs, test fold k never among its own training or validation folds,
+    and test fold 1's config is `train`'s default one (so the shipped run's fold 2 model is that fold)."""
+    import argparse
+
+    from audioclf.cli import build_parser, config_from_args
+    from audioclf.data import open_dataset
+    from bench.crossval import FOLDS, fold_config, validation_fold
+
+    args = argparse.Namespace(model="logmel-cnn", data=esc10_dir, subset="esc10", epochs=None)
+    dataset = open_dataset(esc10_dir, "esc10")
+    configs = {k: fold_config(args, dataset, k) for k in FOLDS}
+    assert sorted(validation_fold(k) for k in FOLDS) == list(FOLDS)
+    for k, c in configs.items():
+        assert c.test_fold == k and k not in c.cv_folds and validation_fold(k) in c.cv_folds
+        assert sorted((k, *c.cv_folds)) == list(FOLDS)
+    default = config_from_args(build_parser().parse_args(
+        ["train", "--model", "logmel-cnn", "--data", str(esc10_dir)]), dataset)
+    assert configs[1].key() == default.key() and len({c.key() for c in configs.values()}) == 5

@@ -195,7 +195,7 @@ def test_format_seconds():
 
 
 def test_a_launched_job_trains_below_the_apps_priority(monkeypatch, tmp_path):
-    """The app's jobs ask for a lower CPU priority ($AUDIOCLF_JOB_NICE, default 10), and `train` takes it
+    """The app's jobs ask for a lower CPU priority ($AUDIOCLF_JOB_NICE, default 19), and `train` takes it
     before torch starts its threads: five sessions' predictions waited on a job at the app's priority."""
     pid, seen = dead_pid(), {}
 
@@ -208,7 +208,7 @@ def test_a_launched_job_trains_below_the_apps_priority(monkeypatch, tmp_path):
     monkeypatch.setattr(jobs.subprocess, "Popen", Recorded)
     jobs._start(fake_run(tmp_path, TrainConfig(model="cnn", epochs=1)), [sys.executable, "-m", "audioclf", "train"])
     jobs._children.pop(pid, None)
-    assert seen["AUDIOCLF_NICE"] == "10"
+    assert seen["AUDIOCLF_NICE"] == "19"
     monkeypatch.undo()
     probe = ("import os; from audioclf.cli import lower_priority; before = os.nice(0); lower_priority(); "
              "print(os.nice(0) - before)")
