@@ -366,6 +366,20 @@ def test_predict_classifies_an_uploaded_clip(use):
     assert top3.index.tolist()[-1] == "ensemble" and top3["#1"].iloc[-1].startswith(verdict.group(1))
 
 
+def test_predict_classifies_a_recording_without_a_second_player(use):
+    """A clip recorded in the page is classified like an upload; the recorder plays it, so the page adds
+    no player of its own (an upload gets one)."""
+    use(data=False, runs=True)
+    at = open_page("predict")
+    at.audio_input(key="predict_record").set_value(("recording.wav", appdata.wav_bytes(2500.0, 1.0, 16000), "audio/wav"))
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.search(r"Predicted: \*\*(\w+)\*\*", texts(at, "success") + texts(at, "warning"))
+    assert not at.get("audio")
+    at = upload(at, "predict_upload", "whistle.wav", appdata.wav_bytes(2500.0, 1.0, 22050))
+    assert len(at.get("audio")) == 1 and "whistle.wav" in texts(at, "caption")
+
+
 def test_predict_a_long_clip_over_time(use):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", "long.wav", appdata.wav_bytes(220.0, 12.0, 16000))
