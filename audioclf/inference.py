@@ -110,8 +110,8 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
 
 def bf16_weights(model: nn.Module) -> nn.Module:
     """The model's convolution and linear weights held in bfloat16, so that autocast does not cast
-    every weight again on every call (4 recipe models on a 5 s clip: about 2 ms of 37; bench/run.py). Such a model
-    runs only under bfloat16 autocast, as `predict_waves` runs it."""
+    every weight again on every call (4 recipe models on a 5 s clip: about 2 ms of 37; bench/run.py).
+    Such a model runs only under bfloat16 autocast, as `predict_waves` runs it."""
     for m in model.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             m.to(torch.bfloat16)
@@ -121,8 +121,9 @@ def bf16_weights(model: nn.Module) -> nn.Module:
 def fast_precision(config: TrainConfig, device: torch.device) -> str:
     """"bf16" for a model trained under bfloat16 autocast, on a device with fast bfloat16 (a CPU with
     AVX512-BF16 or AMX, a CUDA GPU that has it), else "fp32". On this project's 2-core Xeon (AMX) one
-    5 s clip, file to answer, through the recipe's 4-model ensemble (weights channels-last) takes a median
-    of 33-42 ms instead of 65 ms (bench/run.py --only predict); probabilities move by about 1e-3."""
+    5 s clip, file to answer, through the recipe's 4-model ensemble (with `load_ensemble`'s steps for
+    bf16) takes a median of 27-42 ms instead of 65 ms in float32 (bench/run.py --only predict);
+    probabilities move by about 1e-3."""
     if config.precision != "bf16":
         return "fp32"
     if device.type == "cuda":
@@ -149,9 +150,9 @@ def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarra
 
 def shares_front_end(models: tuple[nn.Module, ...]) -> bool:
     """Whether the part of the models' front end with nothing learnt (`LogMel.db`) is the same for all,
-    so that it can be computed once (4 models, 5 s clip: about 5 ms of 30; bench/run.py): recipe models of one
-    configuration whose filter banks are equal to the bit (those of one shipped run are not: one fold
-    model's differs by 8e-6, which moves a near-silent clip's probabilities by 3e-4)."""
+    so that it can be computed once (4 models, 5 s clip: about 5 ms of 30; bench/run.py): recipe models
+    of one configuration whose filter banks are equal to the bit (those of one shipped run are not: one
+    fold model's differs by 8e-6, which moves a near-silent clip's probabilities by 3e-4)."""
     def front(m: nn.Module) -> list[torch.Tensor]:
         return list(m.logmel.mel.state_dict().values())
 
