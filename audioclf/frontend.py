@@ -28,7 +28,7 @@ class LogMel(nn.Module):
 
     def db(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, F, T), dB below each clip's peak: the part with nothing learnt, which
-        models of one configuration can share (`audioclf.inference.predict_waves` computes it once)."""
+        models of one configuration can share (`audioclf.logmel.LogMelModel.db`)."""
         with torch.autocast(wave.device.type, enabled=False):
             return relative_db(self.mel(wave.float()), self.top_db)  # (B, F, T) in [-top_db, 0]
 

@@ -18,7 +18,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .audio import BinaryIO, stream_audio
 from .config import PrepConfig, TrainConfig
 from .features import fit_length, model_input, resample_stream, to_mono
-from .logmel import at_least
+from .logmel import LogMelModel
 
 HOP_SECONDS = 2.5  # a long recording is judged as clips of the run's length (5 s) this often
 
@@ -139,7 +139,7 @@ def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarra
     x = model_input(ens.models[0], waves.to(device), ens.config.prep)  # (N, 1, 144000) for the report's models
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=ens.precision == "bf16"):
         if ens.shared_front_end:  # the spectrogram once, not once per fold model
-            db = ens.models[0].logmel.db(at_least(x, ens.models[0].config.sample_rate))
+            db = ens.models[0].db(x)
             logits = [m.from_db(db) for m in ens.models]
         else:
             logits = [m(x) for m in ens.models]
@@ -149,14 +149,14 @@ def predict_waves(ens: FoldEnsemble, waves: torch.Tensor) -> dict[str, np.ndarra
 
 
 def shares_front_end(models: tuple[nn.Module, ...]) -> bool:
-    """Whether the part of the models' front end with nothing learnt (`LogMel.db`) is the same for all,
-    so that it can be computed once (4 models, 5 s clip: about 5 ms of 30; bench/run.py): recipe models
-    of one configuration whose filter banks are equal to the bit (those of one shipped run are not: one
-    fold model's differs by 8e-6, which moves a near-silent clip's probabilities by 3e-4)."""
+    """Whether the part of the models' front end with nothing learnt (`LogMelModel.db`) is the same for
+    all, so that it can be computed once (4 models, 5 s clip: about 5 ms of 30; bench/run.py): recipe
+    models of one configuration whose filter banks are equal to the bit (those of one shipped run are
+    not: one fold model's differs by 8e-6, which moved a 7-sample clip's probabilities by 3e-4)."""
     def front(m: nn.Module) -> list[torch.Tensor]:
         return list(m.logmel.mel.state_dict().values())
 
-    return all(hasattr(m, "from_db") and m.config == models[0].config
+    return all(isinstance(m, LogMelModel) and m.config == models[0].config
                and all(torch.equal(a, b) for a, b in zip(front(m), front(models[0]))) for m in models)
 
 

@@ -95,9 +95,26 @@ class ConvBlock(nn.Module):
         return F.avg_pool2d(x, self.pool, ceil_mode=True) if self.pool != (1, 1) else x
 
 
-class LogMelCNN(nn.Module):
-    takes_waveform = True
+class LogMelModel(nn.Module):
+    """What both recipe models share: a waveform of any length in; its log-mel in dB (`db`, nothing learnt,
+    so the fold models of a run can share it: `inference.predict_waves`), then the model proper (`from_db`)."""
 
+    takes_waveform = True
+    config: LogMelConfig
+    logmel: LogMel
+
+    def db(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, F, T), a clip under 1 s tiled to 1 s first."""
+        return self.logmel.db(at_least(wave, self.config.sample_rate))
+
+    def forward(self, wave: torch.Tensor, return_dict: bool = False):
+        return self.from_db(self.db(wave), return_dict)
+
+    def from_db(self, db: torch.Tensor, return_dict: bool = False):
+        raise NotImplementedError
+
+
+class LogMelCNN(LogMelModel):
     def __init__(self, config: LogMelCNNConfig) -> None:
         super().__init__()
         self.config = config
@@ -108,11 +125,7 @@ class LogMelCNN(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.widths[-1], config.n_classes)
 
-    def forward(self, wave: torch.Tensor, return_dict: bool = False):
-        return self.from_db(self.logmel.db(at_least(wave, self.config.sample_rate)), return_dict)
-
     def from_db(self, db: torch.Tensor, return_dict: bool = False):
-        """The model after the front end's shared part: `db` is `self.logmel.db` of the (tiled) clip."""
         x = self.specmask(self.logmel.normalise(db))  # (B, 1, F, T)
         x = self.blocks(x).mean(dim=2)  # (B, C, T'): frequency pooled
         emb = x.mean(dim=2) + x.amax(dim=2)  # (B, C): mean + max over time
@@ -152,9 +165,7 @@ def sinusoid(n: int, d: int, device: torch.device) -> torch.Tensor:
     return pe  # (N, D): any number of tokens, so any clip length
 
 
-class LogMelTransformer(nn.Module):
-    takes_waveform = True
-
+class LogMelTransformer(LogMelModel):
     def __init__(self, config: LogMelTransformerConfig) -> None:
         super().__init__()
         self.config = config
@@ -175,11 +186,7 @@ class LogMelTransformer(nn.Module):
         """How much of the clip one token covers."""
         return self.config.hop * math.prod(self.config.stem_time_pool) / self.config.sample_rate
 
-    def forward(self, wave: torch.Tensor, return_dict: bool = False):
-        return self.from_db(self.logmel.db(at_least(wave, self.config.sample_rate)), return_dict)
-
     def from_db(self, db: torch.Tensor, return_dict: bool = False):
-        """The model after the front end's shared part: `db` is `self.logmel.db` of the (tiled) clip."""
         x = self.stem(self.specmask(self.logmel.normalise(db)))  # (B, C, F', T')
         x = self.to_tokens((x.amax(dim=2) + x.mean(dim=2)).transpose(1, 2))  # (B, T', D): one token a moment
         b, t, d = x.shape

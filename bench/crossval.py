@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf.cli import build_parser, config_from_args, lower_priority  # noqa: E402
+from audioclf.cli import build_parser, config_from_args  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.store import Run  # noqa: E402
 
@@ -60,8 +60,8 @@ def one_test_fold(args: argparse.Namespace, dataset, prepared, test: int) -> dic
     else:
         run, trained = train_run(config, prepared, folds=[val], root=args.checkpoints, show_bar=not args.quiet), True
     fold = run.results()["folds"][str(val)]
-    return {"test_fold": test, "validation_fold": val, "run": str(run.path.relative_to(ROOT)
-                                                                     if run.path.is_relative_to(ROOT) else run.path),
+    where = run.path.relative_to(ROOT) if run.path.is_relative_to(ROOT) else run.path
+    return {"test_fold": test, "validation_fold": val, "run": str(where),
             "accuracy": fold["accuracy"], "macro_f1": fold["macro_f1"], "clips": len(fold["predictions"]),
             "epoch": fold["training"]["epoch"], "val_acc": fold["training"]["val_acc"], "trained_here": trained,
             "seconds": round(time.time() - t0, 1)}
@@ -78,7 +78,6 @@ def main() -> None:
     ap.add_argument("--test-folds", type=int, nargs="+", default=list(FOLDS))
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
-    lower_priority()
     from audioclf.prepare import prepare
 
     dataset = open_dataset(args.data, args.subset)

@@ -241,9 +241,9 @@ def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
 
     keep_freed_memory()
     ds = open_dataset(data, "esc10")
-    test = [c.path for c in ds.clips if c.fold == 1]
-    files = [f for f in test if abs(sf.info(str(f)).duration - 5.0) < 0.05]
-    longer = [f for f in test if f not in files]
+    seconds = {c.path: sf.info(str(c.path)).duration for c in ds.clips if c.fold == 1}
+    files = [f for f, s in seconds.items() if abs(s - 5.0) < 0.05]
+    longer = [f for f in seconds if f not in files]
     if run is not None:
         ens = load_ensemble(run)
     else:  # untrained weights cost the same time
@@ -263,7 +263,7 @@ def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
     steps = forward_steps(run) if run is not None and ens.precision == "bf16" else None
     return {"forward_steps_ms": steps, "model": ens.label, "fold_models": len(ens.models), "clips": repeats,
             "files": len(files), "median_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)),
-            "longer_files": [f"{Path(f).name} ({sf.info(str(f)).duration:.1f} s)" for f in longer],
+            "longer_files": [f"{Path(f).name} ({seconds[f]:.1f} s)" for f in longer],
             "longer_median_ms": float(np.median(t_longer)) if t_longer else None,
             "bound": ("the four CNN forward passes (first conv block over 144,000 samples), then Vorbis "
                       "decoding and resampling") if ens.config.model == "cnn" else
