@@ -321,7 +321,7 @@ def _print_results(run) -> None:
 def cmd_predict(args) -> int:
     from .audio import AudioError
     from .device import pick_device
-    from .inference import load_ensemble, predict_file, top_k
+    from .inference import LOUD_DB, load_ensemble, predict_file, top_k
     from .runs import default_run
 
     from .confidence import verdict
@@ -347,6 +347,12 @@ def cmd_predict(args) -> int:
             status = 2
             continue
         print(f"\n{path}  ({res['duration_s']:.2f} s)")
+        if "over_time" in res:  # the answer is the loud windows' (inference.LOUD_DB)
+            ot = res["over_time"]
+            loud = [s for s, keep in zip(ot["start_s"], ot["loud"]) if keep]
+            spans = ", ".join(f"{s:g}–{min(s + ot['clip_s'], res['duration_s']):g} s" for s in loud)
+            print(f"  {'windows':>9}: {len(loud)} of {len(ot['start_s'])} are within {LOUD_DB:g} dB of the loudest "
+                  f"and make the answer: {spans}")
         for name, proba in [*res["per_model"].items(), ("ensemble", res["ensemble"])]:
             tops = ", ".join(f"{c} {p:.2f}" for c, p in top_k(proba, res["classes"], args.top_k))
             print(f"  {name:>9}: {tops}")

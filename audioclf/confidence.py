@@ -13,6 +13,9 @@ from typing import Sequence
 import numpy as np
 
 TARGET = 0.9  # the least: answers above the threshold are right at least 9 times in 10 (validation folds)
+# A window of a long recording this many dB below its loudest is background: the recipe's front end scales
+# each window to its own peak, so the model names room tone as confidently as the sound (bench/long.py).
+QUIET_DB = 20.0
 
 
 def target_for(correct: Sequence[bool]) -> float:
@@ -69,20 +72,23 @@ def verdict(ensemble: np.ndarray, per_model: Sequence[np.ndarray], threshold: fl
 
 def timeline(over_time: dict, classes: list[str] | tuple[str, ...], threshold: float) -> list[dict]:
     """A long recording window by window, then merged: consecutive windows with the same sure answer
-    become one span {start_s, end_s, class, probability (the span's highest), sure}; windows that are
-    not sure become spans of "not sure" (class None)."""
+    become one span {start_s, end_s, class, probability (the span's highest), sure, quiet}; windows that
+    are not sure become spans of "not sure" (class None), and windows over QUIET_DB below the loudest
+    (`level_db`, where given) spans of "quiet" (class None, quiet True), whatever the model said there."""
     starts = np.asarray(over_time["start_s"], dtype=np.float64)
     ens = np.asarray(over_time["ensemble"])
     models = list(over_time.get("per_model", {}).values())
+    quiet = np.asarray(over_time.get("level_db", np.zeros(len(starts)))) < -QUIET_DB
     spans: list[dict] = []
     for i, start in enumerate(starts):
         v = verdict(ens[i], [m[i] for m in models], threshold)
-        label = classes[v["top"]] if v["sure"] else None
+        sure = v["sure"] and not quiet[i]
+        label = classes[v["top"]] if sure else None
         end = start + float(over_time.get("clip_s", 5.0))
-        if spans and spans[-1]["class"] == label:
+        if spans and spans[-1]["class"] == label and spans[-1]["quiet"] == bool(quiet[i]):
             spans[-1]["end_s"] = end
             spans[-1]["probability"] = max(spans[-1]["probability"], float(ens[i, v["top"]]))
         else:
             spans.append({"start_s": float(start), "end_s": end, "class": label,
-                          "probability": float(ens[i, v["top"]]), "sure": v["sure"]})
+                          "probability": float(ens[i, v["top"]]), "sure": sure, "quiet": bool(quiet[i])})
     return spans

@@ -10,7 +10,7 @@ crops or zero-pads it to the run's clip length (5 s).
 
 A JSON beside it (`model.onnx` -> `model.json`) names the classes in column order, the input rate,
 the run, its "not sure" threshold, how a long recording is judged (clips of 5 s every 2.5 s, the mean
-of their probabilities, as `inference.predict_stream` does it), and the ONNX file's SHA-256.
+of the loud ones' probabilities, as `inference.predict_stream` does it), and the ONNX file's SHA-256.
 
 `load_onnx` gives an `OnnxEnsemble`, which `inference.predict_file` takes in place of the torch fold
 models: decoding, mixing to mono, resampling and the windowing of long recordings stay the project's
@@ -34,7 +34,7 @@ from torch import nn
 from .config import TrainConfig
 from .errors import UserError
 from .features import frame
-from .inference import HOP_SECONDS, FoldEnsemble, load_ensemble
+from .inference import HOP_SECONDS, LOUD_DB, FoldEnsemble, load_ensemble
 from .store import Run, atomic_write_bytes, read_bytes, write_json
 
 FORMAT = "audioclf-onnx"
@@ -103,10 +103,11 @@ def export_onnx(run: Path, out: Path | None = None) -> Path:
         "input": f"{INPUT}: float32 (batch, samples), mono at sample_rate, any length from 1 sample",
         "outputs": {"ensemble": "(batch, classes): the mean of the fold models' probabilities",
                     "per_model": "(folds, batch, classes): each fold model's probabilities, in the order of folds"},
-        "long_recordings": {"clip_s": prep.duration, "hop_s": HOP_SECONDS,
+        "long_recordings": {"clip_s": prep.duration, "hop_s": HOP_SECONDS, "loud_db": LOUD_DB,
                             "rule": "clips of clip_s every hop_s (the last one shorter when over a fifth of a clip "
-                                    "is left), each judged alone; the answer is the mean of their ensemble "
-                                    "probabilities"},
+                                    "is left), each judged alone; the answer is the mean of the ensemble "
+                                    "probabilities of the clips whose energy (mean square) is within loud_db "
+                                    "of the loudest clip's"},
         "exported_with": {"torch": torch.__version__, "opset": OPSET},
     })
     return out

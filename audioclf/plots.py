@@ -203,12 +203,13 @@ def over_time_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequen
 
 
 def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequence[str],
-                    clip_seconds: float = 5.0) -> go.Figure:
+                    clip_seconds: float = 5.0, quiet: Sequence[bool] | None = None) -> go.Figure:
     """A class x time strip of a long recording: one column per window (its start to end), one row for
     every class that is the top class of at least one window, coloured by the ensemble's probability
     on a scale rising from 0, and a dot on each window's top class. Clicking anywhere in a column selects
     that window's dot (trace 1, point i = window i): plotly cannot select a heatmap cell, so the dots,
-    with hover by column, are what a click picks."""
+    with hover by column, are what a click picks. Columns marked `quiet` (background: see
+    `confidence.QUIET_DB`) are veiled, and their hover says so."""
     proba = np.asarray(proba)
     top = proba.argmax(1)
     winners = sorted(set(top.tolist()), key=lambda j: -proba[:, j].max())
@@ -217,7 +218,9 @@ def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequenc
                                colorscale="Blues", colorbar=dict(title="probability"), xgap=1, ygap=1,
                                hoverinfo="skip"))  # the dot's label says it all, for the whole column
     ends = np.asarray(starts, dtype=float) + clip_seconds
-    labels = ["<br>".join(f"{classes[j]} {proba[i, j]:.2f}" for j in np.argsort(proba[i])[::-1][:3])
+    quiet = list(quiet) if quiet is not None else [False] * len(proba)
+    labels = [("quiet (background)<br>" if quiet[i] else "")
+              + "<br>".join(f"{classes[j]} {proba[i, j]:.2f}" for j in np.argsort(proba[i])[::-1][:3])
               for i in range(len(proba))]  # each window's 3 most likely classes
     fig.add_trace(go.Scatter(
         x=mid, y=[classes[j] for j in top], mode="markers", showlegend=False, name="top class",
@@ -228,6 +231,10 @@ def timeline_figure(starts: Sequence[float], proba: np.ndarray, classes: Sequenc
     fig.update_layout(height=120 + 28 * len(winners), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis_title=f"time (s), centre of each {clip_seconds:g} s window; the dot: its top class",
                       yaxis=dict(autorange="reversed"), clickmode="event+select", hovermode="x")
+    half = (mid[1] - mid[0]) / 2 if len(mid) > 1 else clip_seconds / 2  # a heatmap column's half width
+    for x, q in zip(mid, quiet):
+        if q:
+            fig.add_vrect(x0=x - half, x1=x + half, fillcolor="white", opacity=0.7, line_width=0, layer="above")
     return fig
 
 

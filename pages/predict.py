@@ -6,8 +6,8 @@ import ui
 from audioclf import plots
 from audioclf.audio import excerpt_wav
 from audioclf.errors import UserError
-from audioclf.confidence import timeline, verdict
-from audioclf.inference import predict_file, top_k
+from audioclf.confidence import QUIET_DB, timeline, verdict
+from audioclf.inference import LOUD_DB, predict_file, top_k
 from audioclf.store import Run
 
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
@@ -90,9 +90,10 @@ st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}
 if long:
     ot = result["over_time"]
     st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
-                f"({ot['clip_s']:g} s windows every 2.5 s; a dot on each window's top class). Click a column to hear "
-                "that window.")
-    event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"]),
+                f"({ot['clip_s']:g} s windows every 2.5 s; a dot on each window's top class; veiled: quiet background). "
+                "Click a column to hear that window.")
+    quiet = [level < -QUIET_DB for level in ot.get("level_db", [])] or None
+    event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"], quiet),
                             key="timeline", on_select="rerun", selection_mode="points")
     # A click selects the dot of the window's column (trace 1, one point per window; see plots.timeline_figure).
     picked = [p["point_index"] for p in event.selection.points if p.get("curve_number") == 1]
@@ -107,11 +108,13 @@ if long:
         except UserError as e:
             st.error(f"This part can't be played: {e}")
     rows = [{"from (s)": f"{sp['start_s']:.1f}", "to (s)": f"{sp['end_s']:.1f}",
-             "answer": sp["class"] or "not sure", "highest probability": f"{sp['probability']:.2f}"} for sp in spans]
+             "answer": "quiet (background)" if sp["quiet"] else sp["class"] or "not sure",
+             "highest probability": "—" if sp["quiet"] else f"{sp['probability']:.2f}"} for sp in spans]
     st.table(ui.as_table(rows))
     mean_best = int(ens.argmax())
-    st.caption(f"Averaged over the whole recording, the top class would be {classes[mean_best]} "
-               f"({ens[mean_best]:.2f}); a mean hides sounds that come and go, so it is only this footnote.")
+    st.caption(f"Averaged over the loudest windows (within {LOUD_DB:g} dB of the loudest; the CLI's answer), the top "
+               f"class is {classes[mean_best]} ({ens[mean_best]:.2f}). Windows over {QUIET_DB:g} dB below the loudest "
+               "are background: the model scales each window to its own level, so its answer there says little.")
 else:
     left, right = st.columns([3, 2])
     with left:

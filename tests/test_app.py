@@ -389,7 +389,7 @@ def test_predict_a_long_clip_over_time(use):
     assert charts(at) == 1  # the class x time strip; no mean bar chart as the headline
     spans = table_with(at, "answer")
     assert spans["from (s)"].iloc[0] == "0.0" and spans["to (s)"].iloc[-1] == "12.5"  # windows at 0, 2.5, 5, 7.5 s
-    assert "only this footnote" in texts(at, "caption")
+    assert "Averaged over the loudest windows (within 3 dB of the loudest; the CLI's answer)" in texts(at, "caption")
 
 
 def test_predict_says_when_it_is_not_sure(use, app_data, tmp_path, monkeypatch):
@@ -438,6 +438,23 @@ def test_the_timeline_shows_every_sound_that_wins_a_window(use):
     assert dots.type == "scatter" and list(dots.y) == ["a", "a", "b", "c", "d", "f"]
     assert list(dots.customdata[:, 0]) == over_time["start_s"] and list(dots.x) == [2.5, 5, 7.5, 10, 12.5, 15]
     assert fig.layout.hovermode == "x" and "select" in fig.layout.clickmode
+
+
+def test_the_timeline_calls_quiet_windows_background(use):
+    """A window over QUIET_DB below the loudest is "quiet", however sure the model was there."""
+    from audioclf.confidence import QUIET_DB, timeline
+
+    over_time = {"start_s": [0.0, 2.5, 5.0, 7.5], "clip_s": 5.0, "ensemble": np.eye(3)[[1, 1, 0, 1]] * 0.9 + 0.03,
+                 "level_db": [-30.0, -QUIET_DB - 1, 0.0, -QUIET_DB + 1]}
+    spans = timeline(over_time, list("abc"), threshold=0.5)
+    assert [(sp["class"], sp["quiet"]) for sp in spans] == [(None, True), ("a", False), ("b", False)]
+    assert spans[0]["end_s"] == 7.5 and not spans[0]["sure"]
+    from audioclf.plots import timeline_figure
+
+    fig = timeline_figure(over_time["start_s"], over_time["ensemble"], list("abc"),
+                          quiet=[level < -QUIET_DB for level in over_time["level_db"]])
+    assert [(sh.x0, sh.x1) for sh in fig.layout.shapes] == [(1.25, 3.75), (3.75, 6.25)]  # the two quiet columns
+    assert fig.data[1].text[0].startswith("quiet (background)") and not fig.data[1].text[2].startswith("quiet")
 
 
 @pytest.mark.parametrize("name, data, message", [

@@ -72,6 +72,7 @@ def test_train_predict_info_end_to_end(tmp_path, capsys):
     assert status == 2  # some files failed, the good one was still classified
     assert "ensemble:" in captured.out and "fold2:" in captured.out
     assert "answer:" in captured.out  # the verdict: a class, or "not sure" and why
+    assert "windows: 2 of 2 are within 3 dB of the loudest and make the answer: 0–5 s, 2.5–7 s" in captured.out
     assert "empty.wav: the file is empty" in captured.err and "junk.wav: cannot decode audio" in captured.err
     assert "Traceback" not in captured.err
     assert main(["info", "--checkpoints", str(ck)]) == 0

@@ -20,7 +20,7 @@ from audioclf.audio import load_audio
 from audioclf.cli import main
 from audioclf.export import FORMAT, VERSION, OnnxError, export_onnx, load_onnx, sidecar
 from audioclf.features import fit_length
-from audioclf.inference import load_ensemble, predict_file, predict_waves
+from audioclf.inference import LOUD_DB, load_ensemble, predict_file, predict_waves
 from audioclf.logmel import at_least
 
 from conftest import write_clip
@@ -78,6 +78,7 @@ def test_the_json_beside_the_model(recipe_onnx):
     assert meta["threshold"] == pytest.approx(results["unsure"]["threshold"])
     assert meta["onnx_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert meta["long_recordings"]["clip_s"] == 5.0 and meta["long_recordings"]["hop_s"] == 2.5
+    assert meta["long_recordings"]["loud_db"] == LOUD_DB
 
 
 @pytest.mark.parametrize("seconds", [7 / 16000, 0.3, 0.999, 1.0, 2.2, 5.0, 7.31])

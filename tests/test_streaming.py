@@ -14,7 +14,7 @@ import torchaudio.functional as AF
 
 from audioclf.config import PrepConfig, TrainConfig
 from audioclf.features import fit_length, resample_stream, waveform
-from audioclf.inference import FoldEnsemble, predict_file, predict_waves, stream_segments
+from audioclf.inference import FoldEnsemble, predict_audio, predict_file, predict_waves, stream_segments
 from audioclf.models import ModelConfig, build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,3 +128,41 @@ def test_a_window_of_a_long_recording_is_cut_out_to_play(start, end):
     got, got_sr = sf.read(io.BytesIO(excerpt_wav(buf.getvalue(), start, end, name="song.wav")), dtype="float32")
     want = original[int(start * sr):int(min(end, seconds) * sr)]
     assert got_sr == sr and got.shape == want.shape and np.array_equal(got, want)
+
+
+class LoudnessBlind:
+    """A model as the recipe's front end makes it: blind to level (each window scaled to its own peak),
+    it hears "a" where a window holds a tone and calls a window of background alone "b"."""
+
+    config = TrainConfig(model="logmel-cnn")
+    classes_ = tuple("ab")
+    folds = (2, 3)
+    takes_waveform = True
+
+    def probabilities(self, waves: torch.Tensor) -> dict[str, np.ndarray]:
+        tone = (waves.abs().amax(1) > 0.5).numpy()
+        p = np.where(tone[:, None], [0.9, 0.1], [0.2, 0.8])
+        return {"fold2": p, "fold3": p, "ensemble": p}
+
+
+def test_a_long_recording_is_named_by_its_loud_windows():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    wave = 0.01 * rng.standard_normal(20 * sr)  # 20 s of quiet background, a 1 s tone at 10 s
+    wave[10 * sr:11 * sr] += np.sin(2 * np.pi * 440 * np.arange(sr) / sr)
+    res = predict_audio(LoudnessBlind(), wave[None].astype(np.float32), sr)
+    ot = res["over_time"]
+    assert ot["start_s"] == [0, 2.5, 5, 7.5, 10, 12.5, 15]
+    assert ot["loud"] == [False, False, False, True, True, False, False]  # the two windows with the tone
+    assert ot["level_db"][3] == 0 and max(ot["level_db"][:3]) < -20
+    assert np.argmax(res["ensemble"]) == 0  # the mean over all seven windows would say "b"
+    assert np.argmax(np.mean(ot["ensemble"], axis=0)) == 1
+    assert np.allclose(res["per_model"]["fold2"], [0.9, 0.1])
+
+
+def test_one_steady_sound_is_the_mean_of_all_its_windows():
+    rng = np.random.default_rng(1)
+    wave = (0.3 * rng.standard_normal(20 * 16000)).astype(np.float32)
+    res = predict_audio(untrained_ensemble(), wave[None], 16000)
+    assert all(res["over_time"]["loud"])
+    assert np.allclose(res["ensemble"], np.mean(res["over_time"]["ensemble"], axis=0), atol=1e-6)
