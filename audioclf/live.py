@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from .audio import AudioError
-from .confidence import verdict
+from .confidence import QUIET_DB, verdict
 from .features import StreamResampler, to_mono
-from .inference import FoldEnsemble, predict_waves
+from .inference import FoldEnsemble, level_db, predict_waves
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,9 @@ class Heard:
     reasons: tuple[str, ...]             # why not sure
     compute_s: float                     # seconds the fold models took for this window
     skipped: int = 0                     # hops passed over because the pusher fell behind
+    level_db: float = 0.0                # its energy against the loudest window of the kept answers (dB)
+    quiet: bool = False                  # over QUIET_DB below that: background, not sure whatever it says
+    energy: float = 0.0                  # the window's mean square
 
 
 class Listener:
@@ -44,7 +47,9 @@ class Listener:
     Each hop classifies the newest `window` samples (the run's clip length, 5 s; less while the stream is
     younger than that: a model that reads any length gets what there is, the others get it with silence
     before). When one push spans several hops (the pusher fell behind), only the newest window is
-    classified. The answers of the last `keep_s` seconds are kept.
+    classified. The answers of the last `keep_s` seconds are kept. A window over `QUIET_DB` below the
+    loudest of them is "quiet": the recipe scales each window to its own peak, so it would name room tone
+    as surely as a sound (as a long recording's timeline does, `confidence.timeline`).
     """
 
     def __init__(self, ens: FoldEnsemble, threshold: float, hop_s: float = 1.0, keep_s: float = 60.0) -> None:
@@ -132,23 +137,31 @@ class Listener:
         ens = probs.pop("ensemble")[0]
         per_model = tuple(p[0] for p in probs.values())
         v = verdict(ens, per_model, self.threshold)
-        label = self.classes[v["top"]] if v["sure"] else f"not sure ({self.classes[v['top']]})"
+        energy = float(np.mean(np.square(wave, dtype=np.float64))) if len(wave) else 0.0
+        with self._lock:
+            loudest = max([energy] + [h.energy for h in self._history])
+        level = level_db(np.array([energy, loudest]))[0]
+        quiet = bool(level < -QUIET_DB)
+        reasons = tuple(v["reasons"]) + ((f"it is {-level:.0f} dB below the loudest of the last "
+                                          f"{self.keep_s:g} s: background",) if quiet else ())
+        label = self.classes[v["top"]] if v["sure"] and not quiet else f"not sure ({self.classes[v['top']]})"
         log.debug("%.1f s: %s %.2f, %.0f ms", end_s, label, ens[v["top"]], 1000 * compute)
         return Heard(end_s=end_s, window_s=len(wave) / self.sr, ensemble=ens, per_model=per_model, top=v["top"],
-                     sure=v["sure"], reasons=tuple(v["reasons"]), compute_s=compute, skipped=max(0, skipped))
+                     sure=v["sure"] and not quiet, reasons=reasons, compute_s=compute, skipped=max(0, skipped),
+                     level_db=float(level), quiet=quiet, energy=energy)
 
 
 def spans(history: list[Heard], classes: tuple[str, ...] | list[str]) -> list[dict]:
     """Consecutive answers merged: {from_s, to_s (the first and last window's end), class (None: not
-    sure), probability (the highest of the span's answers to its class, or to their top classes)}."""
+    sure), quiet, probability (the highest of the span's answers to its class, or to their top classes)}."""
     out: list[dict] = []
     for h in history:
         label = classes[h.top] if h.sure else None
         p = float(h.ensemble[h.top])
-        if out and out[-1]["class"] == label:
+        if out and out[-1]["class"] == label and out[-1]["quiet"] == h.quiet:
             out[-1]["to_s"], out[-1]["probability"] = h.end_s, max(out[-1]["probability"], p)
         else:
-            out.append({"from_s": h.end_s, "to_s": h.end_s, "class": label, "probability": p})
+            out.append({"from_s": h.end_s, "to_s": h.end_s, "class": label, "quiet": h.quiet, "probability": p})
     return out
 
 

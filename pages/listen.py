@@ -94,7 +94,8 @@ def show() -> None:
                f"a dot marks a sure answer; \"not sure\" below an ensemble probability of {listener.threshold:.2f} "
                "or when most fold models disagree")
     st.table(ui.as_table([{"from (s)": f"{sp['from_s']:.0f}", "to (s)": f"{sp['to_s']:.0f}",
-                           "answer": sp["class"] or "not sure", "highest probability": f"{sp['probability']:.2f}"}
+                           "answer": "quiet (background)" if sp["quiet"] else sp["class"] or "not sure",
+                           "highest probability": "—" if sp["quiet"] else f"{sp['probability']:.2f}"}
                           for sp in reversed(spans(history, classes))][:8]))
 
 

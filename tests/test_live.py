@@ -128,10 +128,30 @@ def test_answers_follow_the_not_sure_rule():
     answers = [h for f in frames(sig, SR) for h in lis.push(f, SR)]
     for h in answers:
         v = verdict(h.ensemble, h.per_model, 0.6)
-        assert (h.top, h.sure, h.reasons) == (v["top"], v["sure"], tuple(v["reasons"]))
+        assert (h.top, h.sure, h.reasons[:len(v["reasons"])]) == (v["top"], v["sure"] and not h.quiet, tuple(v["reasons"]))
+        assert len(h.reasons) == len(v["reasons"]) + h.quiet  # a quiet window says why as well
     assert ens.classes_[answers[0].top] == "up" and answers[0].sure
     assert not answers[-1].sure and answers[-1].reasons  # 5 s of silence
+    assert answers[-1].quiet and not any(h.quiet for h in answers[:6])  # the window still holds the signal
     assert len(answers[0].per_model) == 3
+
+
+def test_a_window_far_below_the_loudest_heard_is_quiet_whatever_the_model_says():
+    """A sound, then 6 s of faint noise that the model (the recipe's scales each window to its own peak)
+    would call 'up' as surely: those answers are "quiet", not sure, and one span of their own."""
+    from audioclf.confidence import QUIET_DB
+    from audioclf.live import spans
+
+    ens = recorder_ensemble(2)
+    lis = Listener(ens, threshold=0.6)
+    rng = np.random.default_rng(0)
+    sig = np.concatenate([0.5 * np.ones(2 * SR), 0.001 + 0.0005 * rng.standard_normal(9 * SR)]).astype(np.float32)
+    answers = [h for f in frames(sig, SR) for h in lis.push(f, SR)]
+    assert all(ens.classes_[h.top] == "up" for h in answers) and answers[0].sure
+    late = answers[-2:]  # windows of noise alone: about 50 dB below the first seconds
+    assert all(h.quiet and not h.sure and h.level_db < -QUIET_DB for h in late)
+    assert "dB below the loudest of the last 60 s: background" in late[-1].reasons[-1]
+    assert [sp["quiet"] for sp in spans(answers, ens.classes_)] == [False, True]
 
 
 def test_one_thread_pushes_while_another_reads():
