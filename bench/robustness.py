@@ -5,7 +5,8 @@
 
 Each fold-1 (test) clip of the run's data, decoded from its file, is altered and classified end to end
 through `audioclf.inference.predict_audio` (the path the CLI and the app take) with the run's fold
-ensemble. Conditions: as is; 26 dB quieter; through 8 kHz (down and back up); an MP3 round trip
+ensemble. Conditions: as is; 26 dB quieter; through 8 kHz (down and back up); through a telephone's
+band (300-3400 Hz, biquad high- and low-pass, as a phone's microphone path cuts it); an MP3 round trip
 (libsndfile's encoder, default quality); only 1 s or 2 s of it (from 1.5 s in); and with another
 ESC-50 sound (a class the ESC-10 models do not know) mixed in underneath at 10 and 0 dB SNR. Only
 reported: nothing here is used to choose anything.
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torchaudio.functional as AF
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,7 +51,9 @@ def with_background(mono: np.ndarray, sr: int, other: np.ndarray, snr_db: float)
 def conditions(mono: np.ndarray, sr: int, other: np.ndarray) -> dict[str, tuple[np.ndarray, int]]:
     via8k = resample(resample(torch.from_numpy(mono), sr, 8000), 8000, sr).numpy()
     start = int(1.5 * sr)
-    return {"as is": (mono, sr), "-26 dB": (mono * 0.05, sr), "via 8 kHz": (via8k, sr),
+    t = torch.from_numpy(mono)
+    phone = AF.lowpass_biquad(AF.highpass_biquad(t, sr, 300.0), sr, 3400.0).numpy()
+    return {"as is": (mono, sr), "-26 dB": (mono * 0.05, sr), "via 8 kHz": (via8k, sr), "phone band": (phone, sr),
             "MP3": mp3_round_trip(mono, sr), "1 s": (mono[start:start + sr], sr), "2 s": (mono[start:start + 2 * sr], sr),
             "+ other sound, 10 dB SNR": (with_background(mono, sr, other, 10), sr),
             "+ other sound, 0 dB SNR": (with_background(mono, sr, other, 0), sr)}
