@@ -15,7 +15,6 @@ trained on), so the table may be used to choose; the test fold is reported throu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import FoldEnsemble, load_ensemble, predict_audio  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import record  # noqa: E402
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,9 +129,7 @@ def main() -> None:
         table[split] = {b: {w: float(np.mean(v)) for w, v in ways.items()} for b, ways in right.items()}
         for b, ways in table[split].items():
             print(split, b, "  ".join(f"{w}: {100 * a:.1f}" for w, a in ways.items()), flush=True)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[run.path.name] = {"command": "python bench/long.py " + " ".join(sys.argv[1:]), **table}
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    record(args.out, run.path.name, table)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Validation accuracy may be used to choose; the test fold's, through the ensemble
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import record  # noqa: E402
 
 
 def loudest(waves: torch.Tensor, n: int, hop: int) -> torch.Tensor:
@@ -69,9 +69,7 @@ def main() -> None:
                                "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
                 print(f"{name:36s} validation {100 * right / total:5.1f} %  test ensemble "
                       f"{100 * table[name]['test_ensemble']:5.1f} %", flush=True)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[run.path.name] = {"command": "python bench/short.py " + " ".join(sys.argv[1:]), "ways": table}
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    record(args.out, run.path.name, {"ways": table})
 
 
 if __name__ == "__main__":

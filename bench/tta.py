@@ -11,7 +11,6 @@ fold models' ensemble under each is printed beside it, and everything goes to be
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import record  # noqa: E402
 
 
 def crops(waves: torch.Tensor, seconds: float, hop_seconds: float, sr: int) -> list[torch.Tensor]:
@@ -84,9 +84,7 @@ def main() -> None:
                        "seconds": round(time.perf_counter() - t0, 1)}
         print(f"{name:30s} validation {100 * right / total:5.1f} %   test ensemble "
               f"{100 * table[name]['test_ensemble']:5.1f} %   ({table[name]['seconds']} s)", flush=True)
-    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    results[run.path.name] = {"command": "python bench/tta.py " + " ".join(sys.argv[1:]), "ways": table}
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    record(args.out, run.path.name, {"ways": table})
 
 
 if __name__ == "__main__":

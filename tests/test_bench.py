@@ -3,6 +3,8 @@ timed on a GPU, which CI lacks, so its code path runs here on the CPU, tiny; ben
 file keeps the sections it did not re-run."""
 import json
 
+import numpy as np
+import pytest
 import torch
 from conftest import TINY_PREP
 
@@ -118,3 +120,28 @@ def test_crossval_gives_each_fold_the_test_set_once_and_reuses_the_shipped_fold_
     default = config_from_args(build_parser().parse_args(
         ["train", "--model", "logmel-cnn", "--data", str(esc10_dir)]), dataset)
     assert configs[1].key() == default.key() and len({c.key() for c in configs.values()}) == 5
+
+
+def test_long_recordings_hold_the_clip_over_a_background_at_the_asked_level():
+    from bench.long import pink, recording, rms
+
+    rng = np.random.default_rng(0)
+    clip = np.sin(np.arange(16000) / 5).astype(np.float32)
+    bg = pink(32000, rng)
+    rec = recording(clip, bg, 30.0, 4.0, 16000, np.random.default_rng(1))
+    assert rec.shape == (64000,)
+    start = int(np.random.default_rng(1).integers(0, 64000 - 16000 + 1))  # where the clip went in (its draw)
+    under = np.resize(bg, 64000) * rms(clip) / rms(bg) * 10 ** (-30 / 20)
+    assert np.allclose(rec[start:start + 16000] - under[start:start + 16000], clip, atol=1e-5)
+    assert 20 * np.log10(rms(clip) / rms(under)) == pytest.approx(30.0, abs=0.01)
+
+
+def test_short_excerpts_are_the_loudest_part_and_tile_to_length():
+    from bench.short import loudest, tiled
+
+    waves = torch.zeros(2, 8000)
+    waves[0, 5000:6000], waves[1, 100:1100] = 1.0, -2.0
+    got = loudest(waves, 1000, 250)
+    assert got.shape == (2, 1000) and got[0].abs().sum() >= 750 and got[1].abs().sum() >= 1500
+    x = torch.arange(6.0)[None]
+    assert tiled(x, 14).tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1]]
