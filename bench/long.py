@@ -55,7 +55,7 @@ def window_energy(wave: np.ndarray, starts: list[float], clip_s: float, sr: int)
 
 def combine(per_window: np.ndarray, energy: np.ndarray) -> dict[str, np.ndarray]:
     """(W, C) window probabilities -> one (C,) answer per way of combining them."""
-    return {"mean (now)": per_window.mean(0),
+    return {"mean of all windows": per_window.mean(0),
             "weighted by energy": (per_window * (energy / energy.sum())[:, None]).sum(0),
             "weighted by rms": (per_window * (np.sqrt(energy) / np.sqrt(energy).sum())[:, None]).sum(0),
             "loudest window": per_window[int(np.argmax(energy))],
