@@ -70,6 +70,11 @@ def verdict(ensemble: np.ndarray, per_model: Sequence[np.ndarray], threshold: fl
     return {"top": top, "sure": not reasons, "agree": agree, "of": len(per_model), "reasons": reasons}
 
 
+def quiet_windows(over_time: dict) -> np.ndarray:
+    """Which windows of a long recording are background: over QUIET_DB below the loudest (`level_db`)."""
+    return np.asarray(over_time.get("level_db", np.zeros(len(over_time["start_s"])))) < -QUIET_DB
+
+
 def timeline(over_time: dict, classes: list[str] | tuple[str, ...], threshold: float) -> list[dict]:
     """A long recording window by window, then merged: consecutive windows with the same sure answer
     become one span {start_s, end_s, class, probability (the span's highest), sure, quiet}; windows that
@@ -78,7 +83,7 @@ def timeline(over_time: dict, classes: list[str] | tuple[str, ...], threshold: f
     starts = np.asarray(over_time["start_s"], dtype=np.float64)
     ens = np.asarray(over_time["ensemble"])
     models = list(over_time.get("per_model", {}).values())
-    quiet = np.asarray(over_time.get("level_db", np.zeros(len(starts)))) < -QUIET_DB
+    quiet = quiet_windows(over_time)
     spans: list[dict] = []
     for i, start in enumerate(starts):
         v = verdict(ens[i], [m[i] for m in models], threshold)

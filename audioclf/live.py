@@ -37,8 +37,12 @@ class Heard:
     compute_s: float                     # seconds the fold models took for this window
     skipped: int = 0                     # hops passed over because the pusher fell behind
     level_db: float = 0.0                # its energy against the loudest window of the kept answers (dB)
-    quiet: bool = False                  # over QUIET_DB below that: background, not sure whatever it says
     energy: float = 0.0                  # the window's mean square
+
+    @property
+    def quiet(self) -> bool:
+        """Over QUIET_DB below the loudest: background, never a sure answer whatever the models say."""
+        return self.level_db < -QUIET_DB
 
 
 class Listener:
@@ -148,7 +152,7 @@ class Listener:
         log.debug("%.1f s: %s %.2f, %.0f ms", end_s, label, ens[v["top"]], 1000 * compute)
         return Heard(end_s=end_s, window_s=len(wave) / self.sr, ensemble=ens, per_model=per_model, top=v["top"],
                      sure=v["sure"] and not quiet, reasons=reasons, compute_s=compute, skipped=max(0, skipped),
-                     level_db=float(level), quiet=quiet, energy=energy)
+                     level_db=float(level), energy=energy)
 
 
 def spans(history: list[Heard], classes: tuple[str, ...] | list[str]) -> list[dict]:

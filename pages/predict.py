@@ -6,7 +6,7 @@ import ui
 from audioclf import plots
 from audioclf.audio import excerpt_wav
 from audioclf.errors import UserError
-from audioclf.confidence import QUIET_DB, timeline, verdict
+from audioclf.confidence import QUIET_DB, quiet_windows, timeline, verdict
 from audioclf.inference import LOUD_DB, predict_file, top_k
 from audioclf.store import Run
 
@@ -92,8 +92,8 @@ if long:
     st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
                 f"({ot['clip_s']:g} s windows every 2.5 s; a dot on each window's top class; veiled: quiet background). "
                 "Click a column to hear that window.")
-    quiet = [level < -QUIET_DB for level in ot.get("level_db", [])] or None
-    event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"], quiet),
+    event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"],
+                                                  quiet_windows(ot)),
                             key="timeline", on_select="rerun", selection_mode="points")
     # A click selects the dot of the window's column (trace 1, one point per window; see plots.timeline_figure).
     picked = [p["point_index"] for p in event.selection.points if p.get("curve_number") == 1]
