@@ -17,6 +17,7 @@ from audioclf import store
 from audioclf.errors import UserError
 from audioclf.store import Run
 from audioclf.config import PrepConfig
+from audioclf.audio import AUDIO_EXTENSIONS
 from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
 from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 
@@ -26,7 +27,10 @@ from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 DATA_KEY = "data_dir"
 SUBSET_KEY = "subset"
 UPLOAD_LIMIT_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
-AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
+# The longest recording the Predict page classifies: 50 MB of a phone's AMR is 9 hours, minutes of one
+# session's CPU; 2 h admits any wav under the size limit (8-bit 8 kHz: 109 min).
+RECORDING_LIMIT_S = 2 * 3600
+AUDIO_TYPES = [e.lstrip(".") for e in AUDIO_EXTENSIONS]
 
 
 # --- start-up ----------------------------------------------------------------------------------------
@@ -41,6 +45,7 @@ def import_heavy_modules() -> None:
     with _IMPORTS:
         import pandas  # noqa: F401
         import plotly.graph_objects  # noqa: F401
+        import av  # noqa: F401  (decodes phones' m4a, amr, webm)
         import torch  # noqa: F401  (scikit-learn, 1.3 s more, only evaluation needs: the training process)
 
         import audioclf.attention  # noqa: F401
@@ -428,7 +433,9 @@ def read_upload(uploaded) -> tuple[bytes, str] | None:
 
 def audio_mime(name: str) -> str:
     ext = Path(name).suffix.lower().lstrip(".")
-    return {"mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac"}.get(ext, "audio/wav")
+    return {"mp3": "audio/mpeg", "ogg": "audio/ogg", "oga": "audio/ogg", "opus": "audio/ogg", "flac": "audio/flac",
+            "m4a": "audio/mp4", "mp4": "audio/mp4", "aac": "audio/aac", "3gp": "audio/3gpp", "amr": "audio/amr",
+            "webm": "audio/webm", "aif": "audio/aiff", "aiff": "audio/aiff", "wma": "audio/x-ms-wma"}.get(ext, "audio/wav")
 
 
 def as_table(rows: list[dict]):

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="classify audio files with a run's fold models and ensemble",
                         description="Top-k classes with probabilities from each fold model and the ensemble.")
-    pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3)")
+    pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3, m4a, webm, amr, ...), or folders of them")
     pr.add_argument("--run", type=Path, help="run folder (default: the best complete run, by validation accuracy, "
                     "of --data-name), or an exported .onnx file")
     pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
@@ -338,8 +338,8 @@ def cmd_predict(args) -> int:
         ens = load_ensemble(run, device=pick_device(args.device), precision=args.precision)
         threshold, name = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0)), run.name
     print(f"run {name}: {ens.label}, fold models {list(ens.folds)}")
-    status = 0
-    for path in args.files:
+    files, status = _audio_files(args.files)
+    for path in files:
         try:
             res = predict_file(ens, path)
         except AudioError as e:
@@ -360,6 +360,25 @@ def cmd_predict(args) -> int:
         print(f"  {'answer':>9}: {res['classes'][v['top']]}" if v["sure"] else
               f"  {'answer':>9}: not sure ({'; '.join(v['reasons'])})")
     return status
+
+
+def _audio_files(paths: list[Path]) -> tuple[list[Path], int]:
+    """The files to classify: each file as given, each folder's audio files (sub-folders too, sorted);
+    status 2 where a folder holds none."""
+    from .audio import AUDIO_EXTENSIONS
+
+    files, status = [], 0
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)  # predict_file names a missing or unreadable file
+            continue
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        if not found:
+            print(f"audioclf: error: {path}: no audio files in this folder ({', '.join(AUDIO_EXTENSIONS)})",
+                  file=sys.stderr)
+            status = 2
+        files += found
+    return files, status
 
 
 def cmd_export(args) -> int:

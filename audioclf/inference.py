@@ -270,9 +270,10 @@ def predict_audio(ens: Ensemble, data: np.ndarray, sr: int, hop_seconds: float =
 
 
 def predict_file(ens: Ensemble, source: str | Path | bytes | BinaryIO, name: str | None = None,
-                 hop_seconds: float = HOP_SECONDS) -> dict:
-    """Decode and classify a file (path, bytes or file object) block by block."""
-    sr, blocks = stream_audio(source, name=name)
+                 hop_seconds: float = HOP_SECONDS, max_seconds: float | None = None) -> dict:
+    """Decode and classify a file (path, bytes or file object) block by block; one longer than
+    `max_seconds` is an AudioError."""
+    sr, blocks = stream_audio(source, name=name, max_seconds=max_seconds)
     return predict_stream(ens, sr, blocks, hop_seconds)
 
 

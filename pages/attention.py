@@ -83,14 +83,14 @@ if source == "test":
     wave, true_class = view["wave"], ds.classes[clip.label]
     st.audio(str(clip.path), format=ui.audio_mime(clip.path.name))
 else:
-    got = ui.read_upload(st.file_uploader("Upload a clip (wav, flac, ogg, mp3)", type=ui.AUDIO_TYPES,
+    got = ui.read_upload(st.file_uploader("Upload a clip (wav, flac, mp3, m4a, ...)", type=ui.AUDIO_TYPES,
                                           key="att_upload"))
     if got is None:
         st.info("Upload a clip to see where the model listens.")
         st.stop()
     data, name = got
     try:
-        arr, sr = load_audio(data, name=ui.plain(name))  # the name labels messages
+        arr, sr = load_audio(data, name=ui.plain(name), first_seconds=cfg.prep.duration)  # what the model reads
     except AudioError as e:
         st.error(str(e))
         st.stop()

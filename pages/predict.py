@@ -13,7 +13,7 @@ from audioclf.store import Run
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
 
 st.title("Predict")
-st.markdown("Upload a recording (wav, flac, ogg or mp3; any sample rate, channel count or length, up to "
+st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or webm; any sample rate, channel count or length, up to "
             f"{ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
             "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
             "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
@@ -31,7 +31,7 @@ run = st.selectbox("Model run", list(labels), format_func=labels.get, key="predi
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
 def classify(run: str, stamp: str, data: bytes, name: str) -> dict:
-    return predict_file(ui.ensemble(Run(run)), data, name=name)
+    return predict_file(ui.ensemble(Run(run)), data, name=name, max_seconds=ui.RECORDING_LIMIT_S)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

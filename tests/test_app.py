@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import appdata
 from audioclf import store
+from audioclf.audio import AUDIO_EXTENSIONS
 from conftest import make_class_folders, write_clip
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -329,7 +330,8 @@ def check_predict(at, data, runs):
     if not runs:
         assert "Predicting needs a trained run" in texts(at, "info")
         return
-    assert at.file_uploader(key="predict_upload").allowed_type == [".wav", ".flac", ".ogg", ".mp3"]
+    assert at.file_uploader(key="predict_upload").allowed_type[:len(AUDIO_EXTENSIONS)] == list(AUDIO_EXTENSIONS)
+    assert {".wav", ".mp3", ".m4a", ".webm", ".amr"} <= set(AUDIO_EXTENSIONS)  # files and phone recordings
     assert "Upload or record a clip" in texts(at, "info")
 
 
@@ -461,13 +463,28 @@ def test_the_timeline_calls_quiet_windows_background(use):
     ("broken.wav", b"RIFF\x00\x00\x00\x00WAVEnot really audio", "cannot decode"),
     ("noise.mp3", b"\x00\x01" * 500, "cannot decode"),
     ("empty.wav", b"", "empty"),
-], ids=["corrupt-wav", "garbage-mp3", "empty"])
+    ("memo.m4a", b"\x00\x00\x00\x18ftypM4A " + b"\x01" * 500, "cannot decode"),
+    ("list.m4a", b"#EXTM3U\n#EXTINF:10,\nfile:///etc/hostname\n#EXT-X-ENDLIST\n", "cannot decode"),
+], ids=["corrupt-wav", "garbage-mp3", "empty", "garbage-m4a", "playlist"])
 def test_predict_a_bad_upload_says_what_is_wrong(use, name, data, message):
     use(data=False, runs=True)
     at = upload(open_page("predict"), "predict_upload", name, data)
     errors = texts(at, "error")
     assert name in errors and message in errors
     assert not at.success and charts(at) == 0
+
+
+def test_predict_a_phone_recording(use):
+    """An m4a (AAC) upload, as a phone saves it, gets the answer of the same sound as wav."""
+    from audioclf.audio import encode, load_audio
+
+    use(data=False, runs=True)
+    wav = appdata.wav_bytes(880.0, 1.0, 22050)
+    at = upload(open_page("predict"), "predict_upload", "tone.wav", wav)
+    answer = texts(at, "success") + texts(at, "warning")
+    assert "Predicted: **" in answer
+    at = upload(at, "predict_upload", "tone.m4a", encode(load_audio(wav)[0], 22050, "m4a"))
+    assert not texts(at, "error") and texts(at, "success") + texts(at, "warning") == answer
 
 
 def test_predict_refuses_a_file_over_the_limit(use):
@@ -478,6 +495,17 @@ def test_predict_refuses_a_file_over_the_limit(use):
     at = upload(at, "predict_upload", "edge.wav", bytes(50 * 2**20 + 1))  # just over: never "50 MB; ... 50 MB"
     assert ("`edge.wav`: the file is 52,428,801 bytes (50 MB is 52,428,800 bytes); the limit is 50 MB"
             in texts(at, "error"))
+
+
+def test_predict_refuses_a_recording_over_the_length_limit(use, monkeypatch):
+    """A small file can hold hours (a phone's AMR: 9 h in 50 MB); the Predict page stops at its limit."""
+    import ui
+
+    use(data=False, runs=True)
+    monkeypatch.setattr(ui, "RECORDING_LIMIT_S", 2)
+    at = upload(open_page("predict"), "predict_upload", "long.wav", appdata.wav_bytes(880.0, 3.0, 22050))
+    assert "`long.wav`: 3 s of audio; the limit is 2 s" in texts(at, "error")
+    assert not at.success and charts(at) == 0
 
 
 EVIL = "**bold** [link](http://evil.example/) ![img](http://evil.example/i.png) `tick` $x$.wav"

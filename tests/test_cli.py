@@ -102,3 +102,38 @@ def test_bad_training_settings_are_one_line_errors(args, message, capsys, tmp_pa
     data = make_class_folders(tmp_path / "tiny", per_class=5)
     assert main(["train", "--data", str(data), "--epochs", "1", *args]) == 2
     assert message in one_line_error(capsys)
+
+
+def test_predict_a_folder_of_phone_recordings(esc10_dir, tmp_path, capsys):
+    """A folder is its audio files, sub-folders too; a phone's m4a, a browser's webm and a phone call's AMR
+    of one clip get the answer of its wav through the shipped default model."""
+    import csv
+
+    import numpy as np
+    import soundfile as sf
+
+    from audioclf.audio import encode, load_audio
+    from audioclf.features import resample, to_mono
+
+    row = next(r for r in csv.DictReader(open(esc10_dir / "meta" / "esc50.csv"))
+               if r["category"] == "dog" and r["fold"] == "1")
+    data, sr = load_audio(esc10_dir / "audio" / row["filename"])
+    mono = to_mono(data)
+    folder = tmp_path / "recordings"
+    (folder / "phone").mkdir(parents=True)
+    sf.write(folder / "dog.wav", mono.numpy(), sr)
+    (folder / "phone" / "dog.m4a").write_bytes(encode(mono.numpy()[None], sr, "m4a", 64_000))
+    (folder / "phone" / "dog.webm").write_bytes(encode(resample(mono, sr, 48000).numpy()[None], 48000, "webm"))
+    (folder / "phone" / "dog.amr").write_bytes(encode(resample(mono, sr, 8000).numpy()[None], 8000, "amr"))
+    (folder / "notes.txt").write_text("not audio")
+    (tmp_path / "empty").mkdir()
+    status = main(["predict", str(folder), str(tmp_path / "empty"), "--checkpoints", str(ROOT / "checkpoints"),
+                   "--top-k", "1"])
+    out, err = capsys.readouterr()
+    assert status == 2 and "empty: no audio files in this folder" in err and "Traceback" not in err
+    blocks = out.split("\n\n")[1:]
+    assert [b.splitlines()[0].split("  (")[0] for b in blocks] == [
+        str(folder / "dog.wav"), str(folder / "phone" / "dog.amr"), str(folder / "phone" / "dog.m4a"),
+        str(folder / "phone" / "dog.webm")]
+    answers = [next(line for line in b.splitlines() if "ensemble:" in line).split()[1] for b in blocks]
+    assert len(set(answers)) == 1, answers

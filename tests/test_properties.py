@@ -11,7 +11,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audioclf.audio import load_audio
+from audioclf.audio import AudioError, encode, load_audio
 from audioclf.config import PrepConfig
 from audioclf.features import frame, waveform
 
@@ -78,6 +78,71 @@ def test_lossy_ogg_decodes_to_finite_audio_of_its_channels(clip):
     arr, rate = load_audio(data)
     assert rate == sr and arr.shape[0] == channels and arr.shape[1] >= 1 and np.isfinite(arr).all()
     assert waveform(arr, rate, PREP).shape == (PREP.num_samples,)
+
+
+# What phones and browsers record in (PyAV decodes them): the rates each codec takes, its channels, and the
+# rate it decodes at (Opus always decodes at 48 kHz).
+PHONE = {"m4a": ([8000, 11025, 16000, 22050, 32000, 44100, 48000], [1, 2], None),
+         "webm": ([8000, 12000, 16000, 24000, 48000], [1, 2], 48000),
+         "amr": ([8000], [1], None)}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(PHONE)), st.data())
+def test_phone_and_browser_recordings_decode_to_the_clip(kind, data):
+    """m4a (AAC), webm (Opus), amr: the channels, the duration to the codec's padding, about the loudness of
+    a tone, finite, and the model's input shape."""
+    rates, channel_counts, decode_rate = PHONE[kind]
+    sr = data.draw(st.sampled_from(rates))
+    channels = data.draw(st.sampled_from(channel_counts))
+    n = data.draw(st.integers(1, 2 * sr))
+    t = np.arange(n) / sr
+    y = np.stack([0.5 * np.sin(2 * np.pi * 440 * t)] * channels).astype(np.float32)
+    arr, rate = load_audio(encode(y, sr, kind), name=f"clip.{kind}")
+    assert rate == (decode_rate or sr) and arr.dtype == np.float32 and arr.shape[0] == channels
+    assert np.isfinite(arr).all()
+    assert n / sr <= arr.shape[1] / rate <= n / sr + 0.3  # encoders pad to their frames, never cut
+    if n >= sr // 2:  # a tone long enough to outweigh the padding keeps its level
+        assert 0.6 < float(np.sqrt((arr ** 2).mean()) / np.sqrt((y ** 2).mean())) < 1.4
+    assert waveform(arr, rate, PREP).shape == (PREP.num_samples,)
+
+
+def test_a_playlist_or_file_list_is_not_followed(tmp_path):
+    """FFmpeg's hls and concat demuxers open the files and URLs named inside a file: a file handed to the
+    server must not make it read another. Only audio containers are allowed, so these are not audio
+    (FFmpeg itself opens the playlist below when the file's name ends in .m3u8)."""
+    import av
+
+    segment = tmp_path / "secret.ts"
+    with av.open(str(segment), "w", format="mpegts") as out:
+        stream = out.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    playlist = tmp_path / "list.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{segment}\n#EXT-X-ENDLIST\n")
+    assert av.open(str(playlist)).format.name == "hls"  # what the whitelist stops
+    with pytest.raises(AudioError, match="list.m3u8: cannot decode audio"):
+        load_audio(playlist)
+    for text in (playlist.read_text(), f"ffconcat version 1.0\nfile {segment}\n"):
+        with pytest.raises(AudioError, match="upload.m4a: cannot decode audio"):
+            load_audio(text.encode(), name="upload.m4a")
+
+
+def test_a_container_without_audio_says_so():
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:  # one black video frame, no audio track
+        stream = out.add_stream("mpeg4", rate=1)
+        stream.width = stream.height = 16
+        frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    with pytest.raises(AudioError, match="video.mp4: the file has no audio track"):
+        load_audio(buf.getvalue(), name="video.mp4")
 
 
 @pytest.mark.parametrize("fmt, subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_24")])

@@ -166,3 +166,70 @@ def test_one_steady_sound_is_the_mean_of_all_its_windows():
     res = predict_audio(untrained_ensemble(), wave[None], 16000)
     assert all(res["over_time"]["loud"])
     assert np.allclose(res["ensemble"], np.mean(res["over_time"]["ensemble"], axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["wav", "m4a", "amr"])
+def test_the_start_of_a_file_only_and_a_length_limit(kind):
+    """`first_seconds` decodes the start (the prefix of the whole decode); `max_seconds` refuses a longer
+    recording with its name and the limit, from the header where it says, else while decoding."""
+    import io
+
+    from audioclf.audio import AudioError, encode, load_audio, stream_audio
+
+    sr = 8000
+    y = (0.3 * np.sin(2 * np.pi * 300 * np.arange(12 * sr) / sr)).astype(np.float32)[None]
+    if kind == "wav":
+        buf = io.BytesIO()
+        sf.write(buf, y.T, sr, format="WAV")
+        data = buf.getvalue()
+    else:
+        data = encode(y, sr, kind)
+    whole, rate = load_audio(data)
+    start, rate2 = load_audio(data, first_seconds=2.5)
+    assert rate2 == rate and start.shape == (1, int(2.5 * rate)) and np.array_equal(start, whole[:, :start.shape[1]])
+    with pytest.raises(AudioError, match=rf"memo\.{kind}: (12|over 5) s of audio; the limit is 5 s"):
+        for _ in stream_audio(data, name=f"memo.{kind}", max_seconds=5)[1]:
+            pass
+    assert sum(b.shape[1] for b in stream_audio(data, max_seconds=13)[1]) == whole.shape[1]
+
+
+def test_a_recording_over_the_limit_fails_while_decoding_when_the_header_is_silent(monkeypatch):
+    """A stream whose header gives no length (raw ADTS AAC: FFmpeg only estimates) is stopped by the count."""
+    import av
+
+    from audioclf.audio import AudioError, stream_audio
+
+    sr = 8000
+    buf = __import__("io").BytesIO()
+    with av.open(buf, "w", format="adts") as out:
+        stream = out.add_stream("aac", rate=sr)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 12 * sr), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = sr
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: _without_duration(real_open(*a, **k)))
+    rate, blocks = stream_audio(buf.getvalue(), name="live.aac", max_seconds=5, block_seconds=1)
+    got = []
+    with pytest.raises(AudioError, match=r"live\.aac: over 5 s of audio; the limit is 5 s"):
+        for b in blocks:
+            got.append(b.shape[1])
+    assert sum(got) <= 5 * rate  # nothing past the limit was handed on
+
+
+class _without_duration:
+    """A PyAV container whose header says nothing of its length."""
+
+    def __init__(self, container):
+        self._c = container
+        self.duration = None
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._c.close()
