@@ -142,6 +142,9 @@ def test_each_augmentation_keeps_shapes_and_targets():
     assert (soft.max(1).values >= 0.5).all()  # the first clip dominates
     out, t = augment.augment_batch(wave, target, augment.AUGMENTS["recipe"], 16000)
     assert out.shape[0] == 6 and out.shape[1] in (24000, 32000, 48000) and t.shape == (6, 3)
+    short = augment.AUGMENTS["recipe-short"]
+    lengths = {augment.augment_batch(wave, target, short, 16000)[0].shape[1] for _ in range(60)}
+    assert lengths == {16000, 24000, 32000, 48000}  # 1 s crops too, each length drawn
 
 
 def test_spec_masks_are_on_in_training_and_off_at_evaluation():
