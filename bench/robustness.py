@@ -9,7 +9,8 @@ ensemble. Conditions: as is; 26 dB quieter; through 8 kHz (down and back up); th
 band (300-3400 Hz, biquad high- and low-pass, as a phone's microphone path cuts it); an MP3 round trip
 (libsndfile's encoder, default quality); what phones and browsers save, through FFmpeg's encoders (PyAV)
 and decoded as an upload is: m4a (AAC, 64 kbit/s, a voice memo), webm (Opus, 32 kbit/s at 48 kHz, a
-browser's recording) and AMR-NB (12.2 kbit/s at 8 kHz, a phone call's codec); only 1 s or 2 s of it (from 1.5 s in); and with another
+browser's recording) and AMR-NB (12.2 kbit/s at 8 kHz, a phone call's codec); overdriven (its peak
+raised 10 or 20 dB over full scale and clipped, as a phone's input saturates on a loud sound close by); only 1 s or 2 s of it (from 1.5 s in); and with another
 ESC-50 sound (a class the ESC-10 models do not know) mixed in underneath at 10 and 0 dB SNR. Only
 reported: nothing here is used to choose anything.
 """
@@ -51,6 +52,11 @@ def codec_round_trip(mono: np.ndarray, sr: int, kind: str, rate: int, bitrate: i
     return to_mono(data).numpy(), got
 
 
+def overdriven(mono: np.ndarray, db: float) -> np.ndarray:
+    """Peak raised `db` over full scale, then hard-clipped to [-1, 1]."""
+    return np.clip(mono / (np.abs(mono).max() + 1e-9) * 10 ** (db / 20), -1.0, 1.0)
+
+
 def with_background(mono: np.ndarray, sr: int, other: np.ndarray, snr_db: float) -> np.ndarray:
     other = np.resize(other, len(mono))
     rms = lambda x: np.sqrt(np.mean(x ** 2)) + 1e-8  # noqa: E731
@@ -67,6 +73,7 @@ def conditions(mono: np.ndarray, sr: int, other: np.ndarray) -> dict[str, tuple[
             "m4a (AAC 64k)": codec_round_trip(mono, sr, "m4a", sr, 64_000),
             "webm (Opus 32k)": codec_round_trip(mono, sr, "webm", 48000, 32_000),
             "AMR-NB (8 kHz, 12.2k)": codec_round_trip(mono, sr, "amr", 8000, 12_200),
+            "clipped, 10 dB over": (overdriven(mono, 10), sr), "clipped, 20 dB over": (overdriven(mono, 20), sr),
             "1 s": (mono[start:start + sr], sr), "2 s": (mono[start:start + 2 * sr], sr),
             "+ other sound, 10 dB SNR": (with_background(mono, sr, other, 10), sr),
             "+ other sound, 0 dB SNR": (with_background(mono, sr, other, 0), sr)}

@@ -137,6 +137,9 @@ def test_each_augmentation_keeps_shapes_and_targets():
     assert low.shape == wave.shape and spectrum[:, -100:].max() < 1e-3  # nothing left near 8 kHz
     assert torch.allclose(augment.random_lowpass(wave, 0.0, 3000.0, 16000), wave, atol=1e-5)  # prob 0: unchanged
     assert augment.background_mix(wave, 1.0, (10.0, 20.0)).shape == wave.shape
+    loud = augment.overdrive(wave, 1.0, (20.0, 20.0))  # peak 10x full scale, then clipped
+    assert loud.abs().max() == 1.0 and ((loud.abs() == 1.0).float().mean(1) > 0.05).all()
+    assert torch.equal(augment.overdrive(wave, 0.0, (0.0, 20.0)), wave)  # prob 0: unchanged
     mixed, soft = augment.mixup(wave, target, 0.4)
     assert mixed.shape == wave.shape and torch.allclose(soft.sum(1), torch.ones(6))
     assert (soft.max(1).values >= 0.5).all()  # the first clip dominates

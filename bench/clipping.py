@@ -1,0 +1,61 @@
+"""An overdriven recording (a phone's input clipping on a loud sound close by): how much it costs, on the
+validation folds, so that a recipe may be chosen by it.
+
+    python bench/clipping.py --run checkpoints/logmel-cnn-taught-dd1289970984 --data ../shared/data/esc10
+
+Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and
+with their peak raised 10 or 20 dB over full scale and clipped (`augment.overdrive` at probability 1).
+Validation accuracy may be used to choose; the test fold's, through the ensemble, is reported beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audioclf.augment import overdrive  # noqa: E402
+from audioclf.data import open_dataset  # noqa: E402
+from audioclf.inference import predict_logits  # noqa: E402
+from audioclf.prepare import prepare  # noqa: E402
+from audioclf.store import Run  # noqa: E402
+from bench import record  # noqa: E402
+
+WAYS = {"as is": None, "clipped, 10 dB over": 10.0, "clipped, 20 dB over": 20.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--subset", default="esc10")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "clipping.json")
+    args = ap.parse_args()
+    run = Run(args.run)
+    config = run.config
+    prepared = prepare(open_dataset(args.data, args.subset), config.prep)
+    models = {f: run.fold_model(f, "best", "cpu").model for f in config.cv_folds}
+    x_test, y_test = prepared.subset([config.test_fold])
+    table: dict[str, dict] = {}
+    for name, db in WAYS.items():
+        alter = (lambda w: w) if db is None else (lambda w, db=db: overdrive(w, 1.0, (db, db)))
+        right = total = 0
+        test = []
+        for fold, model in models.items():
+            x, y = prepared.subset([fold])
+            right += int((predict_logits(model, alter(x), config.prep).argmax(1) == y).sum())
+            total += len(y)
+            test.append(predict_logits(model, alter(x_test), config.prep).softmax(1))
+        table[name] = {"validation": right / total,
+                       "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
+        print(f"{name:22s} validation {100 * right / total:5.1f} %  test ensemble "
+              f"{100 * table[name]['test_ensemble']:5.1f} %", flush=True)
+    record(args.out, run.path.name, {"ways": table})
+
+
+if __name__ == "__main__":
+    main()
