@@ -134,7 +134,8 @@ def init_state() -> None:
     ss = st.session_state
     if DATA_KEY not in ss:
         default = default_data_dir()
-        ss[DATA_KEY] = str(default.resolve()) if default else ""
+        # A link (data/esc50 -> elsewhere) is kept as it is, so that a refusal can say it is one.
+        ss[DATA_KEY] = "" if not default else str(default.absolute() if default.is_symlink() else default.resolve())
     ss.setdefault(SUBSET_KEY, "esc10")
 
 

@@ -30,10 +30,12 @@ def resolve_under_roots(path: str | Path, roots: tuple[Path, ...] | None = None)
     """
     roots = roots or data_roots()
     p = Path(path)
-    real = (p if p.is_absolute() else roots[0] / p).resolve()
+    literal = Path(os.path.abspath(p if p.is_absolute() else roots[0] / p))  # `..` folded, links not followed
+    real = literal.resolve()
     if any(real.is_relative_to(r) for r in roots):
         return real
-    raise DataError(f"{path}: not inside the allowed data folders ({', '.join(map(str, roots))}); "
+    link = f" it is a link to {real}," if real != literal and any(literal.is_relative_to(r) for r in roots) else ""
+    raise DataError(f"{path}:{link} not inside the allowed data folders ({', '.join(map(str, roots))}); "
                     f"the server's owner can allow more with ${ROOTS_ENV}")
 
 

@@ -540,6 +540,18 @@ def test_attention_on_an_uploaded_clip(use):
     assert "junk.ogg" in texts(at, "error") and charts(at) == 0
 
 
+def test_a_linked_data_folder_is_refused_saying_it_is_a_link(use, app_data, tmp_path):
+    """data/esc50 as a link to a folder elsewhere (a newcomer's first idea): refused, and the message says
+    where the link leads and what the server's owner can do."""
+    use(data=False, runs=False)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "esc50").symlink_to(app_data.data)
+    at = open_page("overview")
+    shown = texts(at, "error")
+    assert f"esc50: it is a link to {Path(app_data.data).resolve()}, not inside the allowed data folders" in shown
+    assert "AUDIOCLF_DATA_ROOTS" in shown
+
+
 def test_choosing_a_dataset(use, app_data, monkeypatch, tmp_path):
     use(data=False, runs=False)
     first = tmp_path / "data"

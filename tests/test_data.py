@@ -282,6 +282,10 @@ def test_paths_outside_the_roots_are_refused(tmp_path):
                 str(tmp_path / "data-other")):
         with pytest.raises(DataError, match=r"not inside the allowed data folders .*AUDIOCLF_DATA_ROOTS"):
             resolve_under_roots(bad, roots)
+    with pytest.raises(DataError, match=rf"^escape: it is a link to {tmp_path / 'secret'}, not inside the allowed"):
+        resolve_under_roots("escape", roots)  # a link in a root says where it leads
+    with pytest.raises(DataError, match=r"^\.\./secret: not inside"):
+        resolve_under_roots("../secret", roots)
 
 
 def test_dataset_choices_lists_datasets_under_the_roots_only(tmp_path):
