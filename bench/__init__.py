@@ -7,6 +7,36 @@ import sys
 from pathlib import Path
 
 
+def fold_models_and_data(run_path: Path, data: Path, subset: str):
+    """A run, its dataset prepared as it trained on it, and its best fold models on the CPU."""
+    from audioclf.data import open_dataset
+    from audioclf.prepare import prepare
+    from audioclf.store import Run
+
+    run = Run(run_path)
+    prepared = prepare(open_dataset(data, subset), run.config.prep)
+    return run, prepared, {f: run.fold_model(f, "best", "cpu").model for f in run.config.cv_folds}
+
+
+def validation_and_test(models: dict, prepared, test_fold: int, prep, alter) -> dict[str, float]:
+    """Each fold model on its own validation fold, and the fold models' ensemble on the test fold, with
+    `alter` applied to the waves (N, samples) first: what a bench may choose by, and what it only reports."""
+    import torch
+
+    from audioclf.inference import predict_logits
+
+    right = total = 0
+    test = []
+    x_test, y_test = prepared.subset([test_fold])
+    for fold, model in models.items():
+        x, y = prepared.subset([fold])
+        right += int((predict_logits(model, alter(x), prep).argmax(1) == y).sum())
+        total += len(y)
+        test.append(predict_logits(model, alter(x_test), prep).softmax(1))
+    return {"validation": right / total,
+            "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
+
+
 def record(out: Path, key: str, entry: dict) -> None:
     """Merge {key: entry, with the command that made it} into the JSON file `out`, keeping its other keys:
     one file per bench, one entry per run measured."""

@@ -13,17 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.augment import overdrive  # noqa: E402
-from audioclf.data import open_dataset  # noqa: E402
-from audioclf.inference import predict_logits  # noqa: E402
-from audioclf.prepare import prepare  # noqa: E402
-from audioclf.store import Run  # noqa: E402
-from bench import record  # noqa: E402
+from bench import fold_models_and_data, record, validation_and_test  # noqa: E402
 
 WAYS = {"as is": None, "clipped, 10 dB over": 10.0, "clipped, 20 dB over": 20.0}
 
@@ -35,24 +29,13 @@ def main() -> None:
     ap.add_argument("--subset", default="esc10")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "clipping.json")
     args = ap.parse_args()
-    run = Run(args.run)
+    run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config = run.config
-    prepared = prepare(open_dataset(args.data, args.subset), config.prep)
-    models = {f: run.fold_model(f, "best", "cpu").model for f in config.cv_folds}
-    x_test, y_test = prepared.subset([config.test_fold])
     table: dict[str, dict] = {}
     for name, db in WAYS.items():
         alter = (lambda w: w) if db is None else (lambda w, db=db: overdrive(w, 1.0, (db, db)))
-        right = total = 0
-        test = []
-        for fold, model in models.items():
-            x, y = prepared.subset([fold])
-            right += int((predict_logits(model, alter(x), config.prep).argmax(1) == y).sum())
-            total += len(y)
-            test.append(predict_logits(model, alter(x_test), config.prep).softmax(1))
-        table[name] = {"validation": right / total,
-                       "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
-        print(f"{name:22s} validation {100 * right / total:5.1f} %  test ensemble "
+        table[name] = validation_and_test(models, prepared, config.test_fold, config.prep, alter)
+        print(f"{name:22s} validation {100 * table[name]['validation']:5.1f} %  test ensemble "
               f"{100 * table[name]['test_ensemble']:5.1f} %", flush=True)
     record(args.out, run.path.name, {"ways": table})
 

@@ -19,11 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf.data import open_dataset  # noqa: E402
-from audioclf.inference import predict_logits  # noqa: E402
-from audioclf.prepare import prepare  # noqa: E402
-from audioclf.store import Run  # noqa: E402
-from bench import record  # noqa: E402
+from bench import fold_models_and_data, record, validation_and_test  # noqa: E402
 
 
 def loudest(waves: torch.Tensor, n: int, hop: int) -> torch.Tensor:
@@ -44,11 +40,8 @@ def main() -> None:
     ap.add_argument("--subset", default="esc10")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "short.json")
     args = ap.parse_args()
-    run = Run(args.run)
+    run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config, sr = run.config, run.config.prep.sample_rate
-    prepared = prepare(open_dataset(args.data, args.subset), config.prep)
-    models = {f: run.fold_model(f, "best", "cpu").model for f in config.cv_folds}
-    x_test, y_test = prepared.subset([config.test_fold])
     table: dict[str, dict] = {}
     for seconds in (1, 2):
         n = seconds * sr
@@ -57,17 +50,10 @@ def main() -> None:
             for to in sorted({seconds, 2, 3, 5}):
                 if to < seconds:
                     continue
-                right = total = 0
-                test = []
-                for fold, model in models.items():
-                    x, y = prepared.subset([fold])
-                    p = predict_logits(model, tiled(cut(x), to * sr), config.prep)
-                    right, total = right + int((p.argmax(1) == y).sum()), total + len(y)
-                    test.append(predict_logits(model, tiled(cut(x_test), to * sr), config.prep).softmax(1))
                 name = f"{seconds} s ({cut_name}), tiled to {to} s"
-                table[name] = {"validation": right / total,
-                               "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
-                print(f"{name:36s} validation {100 * right / total:5.1f} %  test ensemble "
+                table[name] = validation_and_test(models, prepared, config.test_fold, config.prep,
+                                                  lambda w, cut=cut, to=to: tiled(cut(w), to * sr))
+                print(f"{name:36s} validation {100 * table[name]['validation']:5.1f} %  test ensemble "
                       f"{100 * table[name]['test_ensemble']:5.1f} %", flush=True)
     record(args.out, run.path.name, {"ways": table})
 

@@ -145,3 +145,33 @@ def test_short_excerpts_are_the_loudest_part_and_tile_to_length():
     assert got.shape == (2, 1000) and got[0].abs().sum() >= 750 and got[1].abs().sum() >= 1500
     x = torch.arange(6.0)[None]
     assert tiled(x, 14).tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1]]
+
+
+class _Sign(torch.nn.Module):
+    """A stand-in fold model: class 0 for a positive clip, class 1 for a negative one (or the reverse),
+    with a confidence of `scale`."""
+
+    takes_waveform = True
+
+    def __init__(self, sign: float, scale: float) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(sign * scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.mean(1, keepdim=True) * self.w
+        return torch.cat([m, -m], 1)
+
+
+def test_validation_and_test_scores_each_fold_model_on_its_own_fold():
+    """Fold 2's model is always right, fold 3's always wrong but unsure: validation counts each on its own
+    fold (6 of 8), the test ensemble follows the sure one; `alter` is applied to both."""
+    from bench import validation_and_test
+
+    labels = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1])
+    folds = torch.tensor([1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3])
+    waves = (1.0 - 2.0 * labels.float())[:, None].repeat(1, 100)  # +1 for class 0, -1 for class 1
+    prepared = Prepared(waves=waves, labels=labels, folds=folds, classes=("a", "b"),
+                        names=tuple(f"{i}.wav" for i in range(12)))
+    models = {2: _Sign(1.0, 5.0), 3: _Sign(-1.0, 0.1)}
+    assert validation_and_test(models, prepared, 1, TINY_PREP, lambda w: w) == {"validation": 0.75, "test_ensemble": 1.0}
+    assert validation_and_test(models, prepared, 1, TINY_PREP, lambda w: -w) == {"validation": 0.25, "test_ensemble": 0.0}
