@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto: bf16 for a bf16-trained run where the CPU or GPU has it (faster); fp32: exact")
     pr.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
     pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--csv", type=Path, help="also write one row per file (answer, probability, top classes, "
+                    "or why it failed) to this CSV file")
     pr.add_argument("--device", default="auto")
     pr.set_defaults(func=cmd_predict)
 
@@ -339,11 +341,13 @@ def cmd_predict(args) -> int:
         threshold, name = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0)), run.name
     print(f"run {name}: {ens.label}, fold models {list(ens.folds)}")
     files, status = _audio_files(args.files)
+    rows = []
     for path in files:
         try:
             res = predict_file(ens, path)
         except AudioError as e:
             print(f"audioclf: error: {e}", file=sys.stderr)
+            rows.append({"file": str(path), "error": str(e)})
             status = 2
             continue
         print(f"\n{path}  ({res['duration_s']:.2f} s)")
@@ -359,7 +363,26 @@ def cmd_predict(args) -> int:
         v = verdict(res["ensemble"], list(res["per_model"].values()), threshold)
         print(f"  {'answer':>9}: {res['classes'][v['top']]}" if v["sure"] else
               f"  {'answer':>9}: not sure ({'; '.join(v['reasons'])})")
+        rows.append({"file": str(path), "seconds": f"{res['duration_s']:.2f}",
+                     "answer": res["classes"][v["top"]] if v["sure"] else "not sure",
+                     "probability": f"{res['ensemble'][v['top']]:.3f}",
+                     "top": "; ".join(f"{c} {p:.2f}" for c, p in top_k(res["ensemble"], res["classes"], args.top_k))})
+    if args.csv:
+        _write_csv(args.csv, rows, ["file", "seconds", "answer", "probability", "top", "error"])
+        print(f"\nwrote {len(rows)} rows to {args.csv}")
     return status
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    import csv
+
+    try:
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _audio_files(paths: list[Path]) -> tuple[list[Path], int]:

@@ -126,12 +126,22 @@ def test_predict_a_folder_of_phone_recordings(esc10_dir, tmp_path, capsys):
     (folder / "phone" / "dog.webm").write_bytes(encode(resample(mono, sr, 48000).numpy()[None], 48000, "webm"))
     (folder / "phone" / "dog.amr").write_bytes(encode(resample(mono, sr, 8000).numpy()[None], 8000, "amr"))
     (folder / "notes.txt").write_text("not audio")
+    (folder / "phone" / "broken.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A " + b"\x01" * 300)
     (tmp_path / "empty").mkdir()
+    table = tmp_path / "answers.csv"
     status = main(["predict", str(folder), str(tmp_path / "empty"), "--checkpoints", str(ROOT / "checkpoints"),
-                   "--top-k", "1"])
+                   "--top-k", "1", "--csv", str(table)])
     out, err = capsys.readouterr()
     assert status == 2 and "empty: no audio files in this folder" in err and "Traceback" not in err
-    blocks = out.split("\n\n")[1:]
+    assert "broken.m4a: cannot decode audio" in err
+    rows = list(csv.DictReader(open(table)))
+    assert [Path(r["file"]).name for r in rows] == ["dog.wav", "broken.m4a", "dog.amr", "dog.m4a", "dog.webm"]
+    assert "cannot decode audio" in rows[1]["error"] and not rows[1]["answer"]
+    assert len({r["top"].split()[0] for r in rows if not r["error"]}) == 1 and float(rows[0]["seconds"]) > 4
+    assert main(["predict", str(folder / "dog.wav"), "--checkpoints", str(ROOT / "checkpoints"),
+                 "--csv", str(tmp_path / "no" / "such" / "folder.csv")]) == 2
+    assert "folder.csv: cannot write (No such file or directory)" in capsys.readouterr().err
+    blocks = [b for b in out.split("\n\n")[1:] if not b.startswith("wrote ")]
     assert [b.splitlines()[0].split("  (")[0] for b in blocks] == [
         str(folder / "dog.wav"), str(folder / "phone" / "dog.amr"), str(folder / "phone" / "dog.m4a"),
         str(folder / "phone" / "dog.webm")]
