@@ -13,8 +13,8 @@ from audioclf.store import Run
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
 
 st.title("Predict")
-st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or webm; any sample rate, channel count or length, up to "
-            f"{ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
+st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or webm; any sample rate or channel count; "
+            f"up to {ui.RECORDING_LIMIT_S // 3600} hours and {ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
             "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
             "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
             "nothing is saved.")
