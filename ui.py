@@ -134,8 +134,10 @@ def init_state() -> None:
     ss = st.session_state
     if DATA_KEY not in ss:
         default = default_data_dir()
-        # A link (data/esc50 -> elsewhere) is kept as it is, so that a refusal can say it is one.
-        ss[DATA_KEY] = "" if not default else str(default.absolute() if default.is_symlink() else default.resolve())
+        try:
+            ss[DATA_KEY] = str(resolve_under_roots(default.absolute())) if default else ""  # (relative to here)
+        except DataError:  # kept as given (a link, say), so that the refusal on every page can say what it is
+            ss[DATA_KEY] = str(default.absolute())
     ss.setdefault(SUBSET_KEY, "esc10")
 
 

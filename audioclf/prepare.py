@@ -73,7 +73,7 @@ def build(dataset: Dataset, prep: PrepConfig, progress: Callable[[int, int], Non
 
     def decode(i: int) -> tuple[torch.Tensor, int]:
         nonlocal done
-        data, sr = load_audio(dataset.clips[i].path, first_seconds=prep.duration + 1)  # a long file: its start
+        data, sr = load_audio(dataset.clips[i].path, first_seconds=prep.duration + 1)  # a long file: only its start (1 s spare for rounding)
         wave = fit_length(to_mono(data), int(round(sr * prep.duration)))
         done += 1
         if progress:

@@ -1,10 +1,22 @@
 """Measurements with their own commands (never part of the test suite); results go to bench/*.json and docs/."""
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
 from pathlib import Path
+
+
+def run_parser(name: str) -> argparse.ArgumentParser:
+    """The arguments of a bench that measures one run on its dataset: --run, --data, --subset, and --out
+    (default bench/<name>.json); a bench adds its own."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--subset", default="esc10")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / f"{name}.json")
+    return ap
 
 
 def fold_models_and_data(run_path: Path, data: Path, subset: str):

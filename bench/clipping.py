@@ -9,7 +9,6 @@ Validation accuracy may be used to choose; the test fold's, through the ensemble
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,17 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.augment import overdrive  # noqa: E402
-from bench import fold_models_and_data, record, validation_and_test  # noqa: E402
+from bench import fold_models_and_data, record, run_parser, validation_and_test  # noqa: E402
 
 WAYS = {"as is": None, "clipped, 10 dB over": 10.0, "clipped, 20 dB over": 20.0}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--subset", default="esc10")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "clipping.json")
+    ap = run_parser("clipping")
     args = ap.parse_args()
     run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config = run.config

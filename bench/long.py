@@ -14,7 +14,6 @@ trained on), so the table may be used to choose; the test fold is reported throu
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import FoldEnsemble, load_ensemble, predict_audio  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.store import Run  # noqa: E402
-from bench import record  # noqa: E402
+from bench import record, run_parser  # noqa: E402
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,14 +72,10 @@ def judge(ens, wave: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--subset", default="esc10")
+    ap = run_parser("long")
     ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--per-fold", type=int, help="only this many clips of each fold (drawn at random, seed 0)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "long.json")
     args = ap.parse_args()
     run = Run(args.run)
     config, sr = run.config, run.config.prep.sample_rate

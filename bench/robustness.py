@@ -10,9 +10,9 @@ band (300-3400 Hz, biquad high- and low-pass, as a phone's microphone path cuts 
 (libsndfile's encoder, default quality); what phones and browsers save, through FFmpeg's encoders (PyAV)
 and decoded as an upload is: m4a (AAC, 64 kbit/s, a voice memo), webm (Opus, 32 kbit/s at 48 kHz, a
 browser's recording) and AMR-NB (12.2 kbit/s at 8 kHz, a phone call's codec); overdriven (its peak
-raised 10 or 20 dB over full scale and clipped, as a phone's input saturates on a loud sound close by); only 1 s or 2 s of it (from 1.5 s in); and with another
-ESC-50 sound (a class the ESC-10 models do not know) mixed in underneath at 10 and 0 dB SNR. Only
-reported: nothing here is used to choose anything.
+raised 10 or 20 dB over full scale and clipped, as a phone's input saturates on a loud sound close by);
+only 1 s or 2 s of it (from 1.5 s in); and with another ESC-50 sound (a class the ESC-10 models do not
+know) mixed in underneath at 10 and 0 dB SNR. Only reported: nothing here is used to choose anything.
 """
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ Validation accuracy may be used to choose; the test fold's, through the ensemble
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import fold_models_and_data, record, validation_and_test  # noqa: E402
+from bench import fold_models_and_data, record, run_parser, validation_and_test  # noqa: E402
 
 
 def loudest(waves: torch.Tensor, n: int, hop: int) -> torch.Tensor:
@@ -34,11 +33,7 @@ def tiled(waves: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--subset", default="esc10")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "short.json")
+    ap = run_parser("short")
     args = ap.parse_args()
     run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config, sr = run.config, run.config.prep.sample_rate

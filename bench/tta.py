@@ -10,7 +10,6 @@ fold models' ensemble under each is printed beside it, and everything goes to be
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.store import Run  # noqa: E402
-from bench import record  # noqa: E402
+from bench import record, run_parser  # noqa: E402
 
 
 def crops(waves: torch.Tensor, seconds: float, hop_seconds: float, sr: int) -> list[torch.Tensor]:
@@ -53,12 +52,8 @@ def probabilities(model: torch.nn.Module, waves: torch.Tensor, views, prep) -> t
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--subset", default="esc10")
+    ap = run_parser("tta")
     ap.add_argument("--ways", nargs="+", help="only these ways (names as printed)")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "tta.json")
     args = ap.parse_args()
     run = Run(args.run)
     config = run.config
