@@ -224,6 +224,10 @@ def cmd_train(args) -> int:
     config = config_from_args(args, dataset)
     config.check_folds(dataset.folds, args.folds or (), need_test=dataset.layout != "folders")
     dist = Dist.from_env()
+    if dist.shares_gpus and device.type == "cuda" and not args.spread_folds:
+        dist.close()
+        raise UserError(f"{dist.world} processes share this machine's GPUs: splitting every batch needs a GPU per "
+                        "process; add --spread-folds to train whole fold models side by side on them")
     try:
         if dist.is_main:
             world = f", {dist.world} processes" if dist.active else ""

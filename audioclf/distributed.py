@@ -19,6 +19,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    shares_gpus: bool = False  # more processes on this node than it has GPUs (then gloo, `--spread-folds` only)
 
     @property
     def active(self) -> bool:
@@ -35,17 +36,21 @@ class Dist:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+        shares = torch.cuda.is_available() and local_world > torch.cuda.device_count()
         if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend)
+            # nccl refuses two processes on one GPU; sharing one is for --spread-folds, which needs only a barrier
+            dist.init_process_group("nccl" if torch.cuda.is_available() and not shares else "gloo")
         return cls(rank=dist.get_rank(), world=dist.get_world_size(),
-                   local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+                   local_rank=int(os.environ.get("LOCAL_RANK", "0")), shares_gpus=shares)
 
     def device(self, requested: torch.device) -> torch.device:
-        """One GPU per process: cuda:LOCAL_RANK when training on CUDA."""
+        """One GPU per process when training on CUDA: cuda:LOCAL_RANK, or, with more processes than GPUs
+        (several fold models at once on one GPU), the GPUs taken in turn."""
         if self.active and requested.type == "cuda":
-            torch.cuda.set_device(self.local_rank)
-            return torch.device("cuda", self.local_rank)
+            index = self.local_rank % torch.cuda.device_count()
+            torch.cuda.set_device(index)
+            return torch.device("cuda", index)
         return requested
 
     def sum(self, *values: float) -> list[float]:

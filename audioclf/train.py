@@ -230,8 +230,11 @@ def _wrap(model: nn.Module, device: torch.device, dist: Dist) -> nn.Module:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW; on a GPU the fused implementation (one kernel for the whole step instead of a few
+    per parameter group: the same update, fewer launches)."""
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    fused = next(model.parameters()).is_cuda or None
+    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
 def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
@@ -256,7 +259,11 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
     model.train()
     aug = AUGMENTS[config.augment]
     n_classes = n_classes or int(y.max()) + 1
-    total_loss, correct, seen = 0.0, 0, 0
+    # Summed on the device and read once per epoch: a read per step (`.item()`) would make the CPU wait
+    # for every step's kernels before it could queue the next step's, which leaves a GPU idle most of the time.
+    total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    seen = 0
     batches = math.ceil(len(perm) / config.batch_size)
     for i in range(0, len(perm), config.batch_size):
         idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
@@ -272,17 +279,19 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
         opt.step()
         if sched is not None:
             sched.step()
-        total_loss += loss.item() * len(idx)
-        correct += (logits.argmax(1) == yb).sum().item()
+        total_loss += loss.detach().double() * len(idx)
+        correct += (logits.argmax(1) == yb).sum()
         seen += len(idx)
         if on_batch is not None:
             on_batch(i // config.batch_size + 1, batches)
-    total_loss, correct, seen = dist.sum(total_loss, correct, seen)
+    total_loss, correct, seen = dist.sum(total_loss.item(), int(correct), seen)
     return total_loss / seen, correct / seen
 
 
 def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
-    logits = predict_logits(model, x, config.prep, batch_size=max(config.batch_size, 64))
+    # On a GPU, larger batches: fewer launches for the same work (256 clips of the largest model fit in 2 GB).
+    batch = max(config.batch_size, 256 if x.is_cuda else 64)
+    logits = predict_logits(model, x, config.prep, batch_size=batch)
     y = y.cpu()
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
 

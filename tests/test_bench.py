@@ -47,6 +47,10 @@ def test_gpu_session_pieces_run_on_cpu_and_render():
     text = "\n".join(session_markdown(r))
     assert f"about {one_by_one['wall_s'] * 100:.0f} s" in text  # 1 epoch measured, 100 extrapolated
     assert "| cnn | 1 |" in text and "What bounds them" in text
+    r.update(before_profile=[{**prof, "epoch_s": 9.876}], recipe_concurrent_100_mps={**together, "epochs": 100})
+    text = "\n".join(session_markdown(r))
+    assert "epoch (before)" in text and "(9.876)" in text and "*Before*" in text
+    assert f"| **{together['wall_s']:.0f} s** |" in text  # the MPS column, a 100-epoch stage
 
 
 def data_section() -> dict:

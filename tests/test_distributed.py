@@ -75,3 +75,52 @@ def test_data_parallel_matches_a_single_process_run_within_tolerance(runs):
         assert len(ddp) == len(single) == 3
         assert ddp[0]["train_loss"] == pytest.approx(single[0]["train_loss"], rel=0.10)
         assert abs(ddp[-1]["train_acc"] - single[-1]["train_acc"]) <= 0.2
+
+
+@pytest.fixture
+def four_processes_one_gpu(monkeypatch):
+    """What rank 3 of `torchrun --nproc-per-node 4` sees on a machine with one GPU (simulated: no GPU here)."""
+    import torch.distributed as td
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    calls = {"set_device": []}
+    monkeypatch.setattr(torch.cuda, "set_device", calls["set_device"].append)
+    monkeypatch.setattr(td, "is_initialized", lambda: False)
+    monkeypatch.setattr(td, "init_process_group", lambda backend: calls.update(backend=backend))
+    monkeypatch.setattr(td, "get_rank", lambda: 3)
+    monkeypatch.setattr(td, "get_world_size", lambda: 4)
+    return calls
+
+
+def test_fold_models_side_by_side_on_one_gpu_share_it_over_gloo(four_processes_one_gpu):
+    from audioclf.distributed import Dist
+
+    dist = Dist.from_env()
+    assert dist.shares_gpus and four_processes_one_gpu["backend"] == "gloo"  # nccl refuses two ranks on one GPU
+    assert dist.device(torch.device("cuda")) == torch.device("cuda", 0)
+    assert four_processes_one_gpu["set_device"] == [0]
+
+
+def test_one_process_per_gpu_keeps_nccl_and_its_own_gpu(four_processes_one_gpu, monkeypatch):
+    from audioclf.distributed import Dist
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    dist = Dist.from_env()
+    assert not dist.shares_gpus and four_processes_one_gpu["backend"] == "nccl"
+    assert dist.device(torch.device("cuda")) == torch.device("cuda", 3)
+
+
+def test_data_parallel_on_a_shared_gpu_is_refused_with_what_to_do(tmp_path, monkeypatch, capsys):
+    from audioclf import cli
+    from audioclf.distributed import Dist
+
+    data = make_class_folders(tmp_path / "tiny", per_class=5, seconds=1.0)
+    monkeypatch.setattr("audioclf.device.pick_device", lambda requested=None: torch.device("cuda"))
+    monkeypatch.setattr(Dist, "from_env", classmethod(lambda cls: cls(rank=0, world=4, shares_gpus=True)))
+    code = cli.main(["train", "--data", str(data), "--checkpoints", str(tmp_path / "ck"), *ARGS])
+    assert code == 2 and "--spread-folds" in capsys.readouterr().err
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())  # nothing trained or written
