@@ -17,7 +17,8 @@ st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or w
             f"up to {ui.RECORDING_LIMIT_S // 3600} hours and {ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
             "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
             "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
-            "nothing is saved.")
+            "nothing is saved. For a folder of recordings, the command line answers them all in one table: "
+            "`python -m audioclf predict FOLDER --csv answers.csv`.")
 
 choices = ui.predict_runs()  # the best complete run by validation accuracy first (cached until the store changes)
 if not choices:
