@@ -55,3 +55,19 @@ def record(out: Path, key: str, entry: dict) -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     results[key] = {"command": "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]]), **entry}
     out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def measure_ways(name: str, ways: dict) -> None:
+    """The main of a bench that hears one run's clips altered in several ways (`ways`: name -> None for as is,
+    or a function (waves (N, samples), PrepConfig) -> waves): validation and test ensemble per way, printed
+    and recorded in bench/<name>.json (the arguments of `run_parser`)."""
+    args = run_parser(name).parse_args()
+    run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
+    config = run.config
+    table: dict[str, dict] = {}
+    for way, change in ways.items():
+        alter = (lambda w: w) if change is None else (lambda w, change=change: change(w, config.prep))
+        table[way] = validation_and_test(models, prepared, config.test_fold, config.prep, alter)
+        print(f"{way:22s} validation {100 * table[way]['validation']:5.1f} %  test ensemble "
+              f"{100 * table[way]['test_ensemble']:5.1f} %", flush=True)
+    record(args.out, run.path.name, {"ways": table})

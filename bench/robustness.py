@@ -11,6 +11,7 @@ band (300-3400 Hz, biquad high- and low-pass, as a phone's microphone path cuts 
 and decoded as an upload is: m4a (AAC, 64 kbit/s, a voice memo), webm (Opus, 32 kbit/s at 48 kHz, a
 browser's recording) and AMR-NB (12.2 kbit/s at 8 kHz, a phone call's codec); overdriven (its peak
 raised 10 or 20 dB over full scale and clipped, as a phone's input saturates on a loud sound close by);
+heard in a room or a hall (`reverberant`: a synthetic room response, reverberation time 0.4 or 1.2 s);
 only 1 s or 2 s of it (from 1.5 s in); and with another ESC-50 sound (a class the ESC-10 models do not
 know) mixed in underneath at 10 and 0 dB SNR. Only reported: nothing here is used to choose anything.
 """
@@ -57,6 +58,17 @@ def overdriven(mono: np.ndarray, db: float) -> np.ndarray:
     return np.clip(mono / (np.abs(mono).max() + 1e-9) * 10 ** (db / 20), -1.0, 1.0)
 
 
+def reverberant(mono: np.ndarray, sr: int, rt60: float, seed: int = 0) -> np.ndarray:
+    """Heard in a room: convolved with a synthetic room response (the direct sound, then noise decaying 60 dB
+    over `rt60` seconds, as loud as the direct sound in all), at the clip's own level. One room for every clip."""
+    t = np.arange(int(rt60 * sr)) / sr
+    tail = np.random.default_rng(seed).standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+    rir = tail / np.sqrt(np.sum(tail ** 2))
+    rir[0] += 1.0
+    wet = AF.fftconvolve(torch.from_numpy(mono), torch.from_numpy(rir.astype(np.float32)))[:len(mono)].numpy()
+    return wet * np.sqrt(np.mean(mono ** 2) / (np.mean(wet ** 2) + 1e-12))
+
+
 def with_background(mono: np.ndarray, sr: int, other: np.ndarray, snr_db: float) -> np.ndarray:
     other = np.resize(other, len(mono))
     rms = lambda x: np.sqrt(np.mean(x ** 2)) + 1e-8  # noqa: E731
@@ -74,6 +86,7 @@ def conditions(mono: np.ndarray, sr: int, other: np.ndarray) -> dict[str, tuple[
             "webm (Opus 32k)": codec_round_trip(mono, sr, "webm", 48000, 32_000),
             "AMR-NB (8 kHz, 12.2k)": codec_round_trip(mono, sr, "amr", 8000, 12_200),
             "clipped, 10 dB over": (overdriven(mono, 10), sr), "clipped, 20 dB over": (overdriven(mono, 20), sr),
+            "room, RT60 0.4 s": (reverberant(mono, sr, 0.4), sr), "hall, RT60 1.2 s": (reverberant(mono, sr, 1.2), sr),
             "1 s": (mono[start:start + sr], sr), "2 s": (mono[start:start + 2 * sr], sr),
             "+ other sound, 10 dB SNR": (with_background(mono, sr, other, 10), sr),
             "+ other sound, 0 dB SNR": (with_background(mono, sr, other, 0), sr)}

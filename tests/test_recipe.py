@@ -140,6 +140,12 @@ def test_each_augmentation_keeps_shapes_and_targets():
     loud = augment.overdrive(wave, 1.0, (20.0, 20.0))  # peak 10x full scale, then clipped
     assert loud.abs().max() == 1.0 and ((loud.abs() == 1.0).float().mean(1) > 0.05).all()
     assert torch.equal(augment.overdrive(wave, 0.0, (0.0, 20.0)), wave)  # prob 0: unchanged
+    click = torch.zeros(2, 16000)
+    click[:, 100] = 1.0
+    room = augment.room_reverb(click, 1.0, (0.5, 0.5), 16000)  # a click in a room rings on after it
+    assert room.shape == click.shape and room[:, 2000:].abs().max() > 0 and room[:, :100].abs().max() < 1e-4
+    assert torch.allclose(room.pow(2).mean(1), click.pow(2).mean(1), rtol=1e-3)  # at the clip's own level
+    assert torch.equal(augment.room_reverb(wave, 0.0, (0.2, 1.2), 16000), wave)  # prob 0: unchanged
     mixed, soft = augment.mixup(wave, target, 0.4)
     assert mixed.shape == wave.shape and torch.allclose(soft.sum(1), torch.ones(6))
     assert (soft.max(1).values >= 0.5).all()  # the first clip dominates
