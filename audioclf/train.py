@@ -259,8 +259,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
     model.train()
     aug = AUGMENTS[config.augment]
     n_classes = n_classes or int(y.max()) + 1
-    # Summed on the device and read once per epoch: a read per step (`.item()`) would make the CPU wait
-    # for every step's kernels before it could queue the next step's, which leaves a GPU idle most of the time.
+    # Summed on the device and read once per epoch: a read per step (`.item()`) would make the CPU wait for
+    # each step's kernels to finish before it could queue the next step's.
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     seen = 0

@@ -5,6 +5,8 @@ single-process run to float round-off (atol 1e-5) and the test predictions are i
 default data-parallel mode each process normalises its own half of every batch (BatchNorm is not
 synchronised on CPU; on CUDA it is), so the losses differ slightly: the first epoch's training loss
 must agree within 10 %, and the run must end in the same place (training accuracy within 0.2).
+Also, with a GPU simulated (CI has none): which device and backend each process takes when there are
+more processes than GPUs (fold models side by side on one GPU), and the refusal of data parallel there.
 """
 import json
 import os
