@@ -111,7 +111,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=["adam", "adamw"], help="default: the model's")
     p.add_argument("--schedule", choices=["constant", "onecycle"], help="learning rate schedule (default: the model's)")
     p.add_argument("--label-smoothing", type=float, help="default: the model's")
-    p.add_argument("--augment", help="augmentation preset: none, recipe, recipe-short or recipe-clip (default: the model's)")
+    p.add_argument("--augment", help="augmentation preset, a name in audioclf.augment.AUGMENTS (none, recipe, ...; default: the model's)")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the model's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fold", type=int, default=1)

@@ -122,6 +122,7 @@ def bench_protocol(prepared: Prepared, device: torch.device, epochs: int = 100,
     return out
 
 
+PROTOCOL_CONFIGS = [TrainConfig(model=m, heads=h, epochs=100) for m, h in PROTOCOL]  # the report's, as `train` runs them
 RECIPE = TrainConfig(model="logmel-cnn", epochs=100)  # `train --model logmel-cnn --subset esc50 --epochs 100`
 
 
@@ -244,7 +245,7 @@ def session(out: Path, budget_s: float, esc10: Path | None, device: torch.device
     if report is None:
         report = synthetic(10, max(per_fold // 5, 2))
         result["esc10_data"] = "synthetic noise, ESC-10's shape (400 clips)"
-    protocol = [TrainConfig(model=m, heads=h, epochs=100) for m, h in PROTOCOL]
+    protocol = PROTOCOL_CONFIGS
     result["profile"] = profiles(device, esc50, report)
     if device.type == "cuda":  # an option, measured here, not what the trainer does
         torch.backends.cudnn.benchmark = True
@@ -280,16 +281,14 @@ def session(out: Path, budget_s: float, esc10: Path | None, device: torch.device
 
 def profiles(device: torch.device, esc50: Prepared, report: Prepared) -> list[dict]:
     """`profile_epoch` of the ESC-50 recipe and of the report's four models."""
-    protocol = [TrainConfig(model=m, heads=h, epochs=100) for m, h in PROTOCOL]
-    return [profile_epoch(RECIPE, esc50, device)] + [profile_epoch(c, report, device) for c in protocol]
+    return [profile_epoch(RECIPE, esc50, device)] + [profile_epoch(c, report, device) for c in PROTOCOL_CONFIGS]
 
 
 def at_once_100(out: Path, device: torch.device) -> dict:
     """The two "all at once" stages at the full 100 epochs (when `session`'s budget shortened them):
     `recipe_concurrent_100` and `protocol_concurrent_100`, into `out`/gpu_at_once.json."""
-    protocol = [TrainConfig(model=m, heads=h, epochs=100) for m, h in PROTOCOL]
     result = {"recipe_concurrent_100": bench_concurrent([RECIPE], synthetic(50, 400), device)}
-    result["protocol_concurrent_100"] = bench_concurrent(protocol, synthetic(10, 80), device)
+    result["protocol_concurrent_100"] = bench_concurrent(PROTOCOL_CONFIGS, synthetic(10, 80), device)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_at_once.json").write_text(json.dumps(result, indent=1))
     return result
