@@ -39,7 +39,7 @@ AUGMENTS: dict[str, AugConfig | None] = {
     "recipe-clip": AugConfig(clip_prob=0.3),
     # A third of the clips heard in a room (reverberation time 0.2-1.2 s): a phone recording indoors. For the taught
     # ESC-10 model, over two seeds: level on validation clips as they are, +5.6 points in a room (bench/room.py,
-    # docs/results.md). Adopted; its run is not shipped yet.
+    # docs/results.md). Adopted: the shipped ESC-10 default and the teaching default (teach.TEACH_TRAINING).
     "recipe-room": AugConfig(reverb_prob=0.3),
 }
 
