@@ -105,17 +105,35 @@ def room_reverb(wave: torch.Tensor, prob: float, rt60_s: tuple[float, float], sr
 
 
 def mixup(wave: torch.Tensor, target: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix each clip with another of the batch (the first one dominates); targets (B, C) mix alike."""
-    lam = torch.distributions.Beta(alpha, alpha).sample((wave.shape[0], 1)).to(wave.device)
+    """Mix each clip with another of the batch (the first one dominates); targets (B, C) mix alike.
+
+    Drawn on the clips' device with no check that reads a value back, so that the step can be captured as a
+    CUDA graph (`audioclf.cuda_graphs`); on the CPU the draws are the ones `Beta(alpha, alpha)` always made."""
+    a = torch.full((), alpha, device=wave.device)
+    lam = torch.distributions.Beta(a, a, validate_args=False).sample((wave.shape[0], 1))
     lam = torch.maximum(lam, 1 - lam)
-    perm = torch.randperm(wave.shape[0], device=wave.device)
+    perm = _permutation(wave.shape[0], wave.device)
     return lam * wave + (1 - lam) * wave[perm], lam * target + (1 - lam) * target[perm]
 
 
+def _permutation(n: int, device: torch.device) -> torch.Tensor:
+    # On a GPU, the order of n random numbers: kernels alone, safe to capture in a CUDA graph, whatever
+    # randperm's CUDA path does for small n. On the CPU, randperm, as the shipped runs were trained.
+    if device.type == "cpu":
+        return torch.randperm(n)
+    return torch.rand(n, device=device).argsort()
+
+
+def choose_crop(cfg: AugConfig, generator: torch.Generator | None = None) -> float:
+    """The crop length (s) of the next batch: drawn on the CPU, since it sets the batch's shape."""
+    return cfg.crop_s[int(torch.randint(len(cfg.crop_s), (), generator=generator))]
+
+
 def augment_batch(wave: torch.Tensor, target: torch.Tensor, cfg: AugConfig, sr: int,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One training batch: waves (B, N), soft targets (B, C) -> (B, L), (B, C)."""
-    crop = cfg.crop_s[int(torch.randint(len(cfg.crop_s), (), generator=generator))]
+                  generator: torch.Generator | None = None, crop_s: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training batch: waves (B, N), soft targets (B, C) -> (B, L), (B, C). The crop length `crop_s` is
+    drawn with `choose_crop` unless given. Every other draw happens on the clips' device."""
+    crop = choose_crop(cfg, generator) if crop_s is None else crop_s
     wave = random_crop(wave, int(crop * sr))
     if cfg.gain_db:
         wave = random_gain(wave, cfg.gain_db)

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--spread-folds", action="store_true",
                    help="under torchrun: give each process whole folds instead of a slice of every batch")
+    t.add_argument("--folds-at-once", action="store_true",
+                   help="on one GPU: train the fold models side by side in this process (faster; not reproducible "
+                        "bit for bit, and the progress shows whole fold models only)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="evaluate a trained run on the test fold",
@@ -219,6 +222,9 @@ def cmd_train(args) -> int:
     _sigterm_as_interrupt()
     lower_priority()  # before torch starts its threads, which inherit it
     device = pick_device(args.device)
+    if args.folds_at_once and device.type != "cuda":
+        raise UserError(f"--folds-at-once needs a CUDA GPU (the device is {describe(device)}): on a CPU the fold "
+                        "models would only take turns on the same cores")
     config_from_args(args)  # the settings alone, before any slow data work
     dataset = _dataset(args)
     config = config_from_args(args, dataset)
@@ -240,7 +246,8 @@ def cmd_train(args) -> int:
             prepared = prepare(dataset, config.prep)
         try:
             run = train_run(config, prepared, folds=args.folds, device=device, root=args.checkpoints,
-                            show_bar=not args.quiet, dist=dist, spread_folds=args.spread_folds)
+                            show_bar=not args.quiet, dist=dist, spread_folds=args.spread_folds,
+                            at_once=args.folds_at_once)
         except RunBusy as busy:
             print(f"audioclf: {busy}; following its progress instead of training it twice (Ctrl-C stops "
                   "following, not the training)", file=sys.stderr)

@@ -47,7 +47,7 @@ def relative_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
     """Power (..., F, T) in dB below its own maximum (over F and T), floored at -top_db."""
     x = 10.0 * torch.log10(power.clamp_min(1e-10))
     peak = x.amax(dim=(-2, -1), keepdim=True)
-    return torch.maximum(x - peak, x.new_tensor(-top_db))
+    return (x - peak).clamp_min(-top_db)  # no tensor made from a Python number: capturable in a CUDA graph
 
 
 def band_centres(mel: torchaudio.transforms.MelSpectrogram) -> np.ndarray:

@@ -7,6 +7,7 @@ models on the test fold. Progress goes to a tqdm bar and to `progress.json` in t
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -21,8 +22,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .allocator import keep_freed_memory
-from .augment import AUGMENTS, augment_batch
+from .augment import AUGMENTS, AugConfig, augment_batch, choose_crop
 from .config import TrainConfig
+from .cuda_graphs import GraphedSteps, exclusive
 from .distributed import SINGLE, Dist
 from .errors import CheckpointError
 from .features import model_input
@@ -89,13 +91,14 @@ class Progress:
 
 def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None = None,
               device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True,
-              dist: Dist = SINGLE, spread_folds: bool = False) -> Run:
+              dist: Dist = SINGLE, spread_folds: bool = False, at_once: bool = False) -> Run:
     """Train (or load from the cache) the fold models of `config`, evaluate them, return the run.
 
     One process trains a run at a time (`Run.training_lock`; a second gets `RunBusy`). A fold whose
     weights fail their checksum is reported, set aside and trained again. Under torchrun (`dist` from
     `Dist.from_env`), every process trains each fold on its share of each batch, or with
     `spread_folds` each process trains whole folds of its own; rank 0 evaluates and holds the lock.
+    `at_once`: the folds side by side in this process (`train_at_once`; for one GPU, not reproducible bit for bit).
     """
     keep_freed_memory()
     device = dist.device(torch.device(device))
@@ -112,9 +115,13 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
         progress = Progress(run, mine if spread_folds else folds, config.epochs, enabled=dist.is_main)
         if todo:
             try:
-                for fold in mine:
-                    train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
-                               dist=SINGLE if spread_folds else dist)
+                if at_once and not dist.active:
+                    progress.update(fold=None, message=f"training {len(mine)} fold models at once")
+                    train_at_once([(config, f) for f in mine], prepared, device, root)
+                else:
+                    for fold in mine:
+                        train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
+                                   dist=SINGLE if spread_folds else dist)
                 progress.update(message="evaluating on the test fold")
             except BaseException as e:
                 progress.update(status="cancelled" if isinstance(e, KeyboardInterrupt) else "failed",
@@ -140,27 +147,47 @@ def _fold_usable(run: Run, fold: int, dist: Dist) -> bool:
     return problem is None
 
 
+# On a GPU an epoch can take a tenth of a second, as long as writing its resume file: that file is then written
+# once this many seconds have passed since the last (a kill costs at most this much work). On the CPU, every epoch.
+RESUME_EVERY_S = 10.0
+
+
+def use_cuda_graphs(config: TrainConfig, device: torch.device, dist: Dist = SINGLE) -> bool:
+    """Whether `train_fold` replays its steps from CUDA graphs (`audioclf.cuda_graphs`): on a GPU, one process
+    per fold model, unless AUDIOCLF_CUDA_GRAPHS=0. Background mixing draws its shift on the CPU, so it is not
+    captured."""
+    aug = AUGMENTS[config.augment]
+    return (device.type == "cuda" and not dist.active and os.environ.get("AUDIOCLF_CUDA_GRAPHS", "1") != "0"
+            and (aug is None or not aug.background_prob))
+
+
 def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch.device,
                root: Path | None = None, progress: Progress | None = None, show_bar: bool = True,
-               dist: Dist = SINGLE) -> list[dict]:
+               dist: Dist = SINGLE, graphs: bool | None = None) -> list[dict]:
     """Train on the cross-validation folds other than `fold`, validate on `fold`; returns the history.
 
     With an active `dist`, each process takes its slice of every batch and DistributedDataParallel
     averages the gradients (SyncBatchNorm on CUDA; on CPU each process normalises its own slice).
+    `graphs`: replay the steps from CUDA graphs (None: where `use_cuda_graphs` says so).
     """
     run = Run.of(config, root)
     train_folds = [f for f in config.cv_folds if f != fold]
     x_train, y_train = (t.to(device) for t in prepared.subset(train_folds))
     x_val, y_val = (t.to(device) for t in prepared.subset([fold]))
 
-    torch.manual_seed(config.seed * 1000 + fold)
     mcfg = config.model_config(len(prepared.classes))
-    model = build_model(mcfg)
+    with exclusive():  # not while another fold model's thread captures a CUDA graph (`train_folds_at_once`)
+        torch.manual_seed(config.seed * 1000 + fold)
+        model = build_model(mcfg)
     if config.init:  # taught: the source run's front end and trunk; a head for this data's classes
         from .teach import source_run, start_from, start_state
 
         start_from(model, start_state(source_run(config.init, root), fold, prepared.classes), config.init)
     model = model.to(device)
+    if device.type == "cuda":
+        # 2-D convolutions channels-last: cuDNN's bf16 kernels and BatchNorm's want it, and NCHW cost the recipe's
+        # graphed step 0.124 against 0.078 s (an H100, bench/gpu.py --side-by-side). The report's 1-D models are as they were.
+        model = model.to(memory_format=torch.channels_last)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = make_optimizer(model, config)
     sched = make_schedule(opt, config, steps_per_epoch=math.ceil(len(y_train) / config.batch_size))
@@ -180,6 +207,10 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": 0, "state_dict": _cpu_state(model)}
 
+    steps = None
+    if use_cuda_graphs(config, device, dist) if graphs is None else graphs:
+        steps = graphed_steps(net, x_train, y_train, config, len(prepared.classes), capture=device.type == "cuda")
+    last_saved = time.time()
     bar = tqdm(total=config.epochs, initial=len(history), desc=f"{config.label} fold {fold}",
                disable=not show_bar, leave=True, dynamic_ncols=True)
     for epoch in range(len(history) + 1, config.epochs + 1):
@@ -187,18 +218,20 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         perm = torch.randperm(len(y_train), generator=gen).to(device)
         on_batch = (lambda done, of, e=epoch: progress.batch_done(fold, e, done, of)) if progress else None
         train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist, sched,
-                                            n_classes=len(prepared.classes), on_batch=on_batch)
+                                            n_classes=len(prepared.classes), on_batch=on_batch, steps=steps)
         val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
         history.append(row)
         if val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"]):
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(model)}
-        if dist.is_main:
+        if dist.is_main and (device.type != "cuda" or time.time() - last_saved >= RESUME_EVERY_S):
+            last_saved = time.time()
             run.save_resume(fold, {"model": _cpu_state(model), "optimizer": opt.state_dict(),
                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                                    "history": history, "best": best,
                                    **({"schedule": sched.state_dict()} if sched is not None else {})})
+        if dist.is_main:
             run.write_history(fold, history)
         bar.update(1)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_acc:.2f}", val=f"{val_acc:.2f}")
@@ -216,6 +249,27 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)})
     run.clear_resume(fold)
     return history
+
+
+def train_at_once(jobs: list[tuple[TrainConfig, int]], prepared: Prepared, device: torch.device,
+                  root: Path | None = None, graphs: bool | None = None) -> list[list[dict]]:
+    """Train fold models side by side on one GPU, each (config, fold) of `jobs` in a thread of its own and on a
+    CUDA stream of its own, so that the GPU runs one fold model's kernels while another's are being issued or
+    are too small to fill it; returns each job's history. The threads share the random generators, so unlike
+    `train_fold` one after another this is not reproducible bit for bit, run to run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: tuple[TrainConfig, int]) -> list[dict]:
+        config, fold = job
+        if device.type != "cuda":  # threads alone: only for trying it out on a CPU
+            return train_fold(config, prepared, fold, device, root, None, show_bar=False, graphs=graphs)
+        with torch.cuda.stream(torch.cuda.Stream(device)):
+            history = train_fold(config, prepared, fold, device, root, None, show_bar=False, graphs=graphs)
+            torch.cuda.current_stream(device).synchronize()
+            return history
+
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="fold") as pool:
+        return list(pool.map(one, jobs))
 
 
 def _wrap(model: nn.Module, device: torch.device, dist: Dist) -> nn.Module:
@@ -248,17 +302,19 @@ def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epo
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE, sched=None,
-                n_classes: int | None = None, on_batch=None) -> tuple[float, float]:
+                n_classes: int | None = None, on_batch=None, steps: GraphedSteps | None = None) -> tuple[float, float]:
     """One pass over the training clips in the order `perm`; (mean loss, accuracy).
 
     With an augmentation preset, each batch is augmented (crops, gain, mixup, ...: the loss is then
     against soft targets and the accuracy counts the dominant clip's label); with precision "bf16" the
     forward pass runs under autocast. The report's settings take the plain path: whole clips,
-    hard labels, float32.
+    hard labels, float32. `steps` (from `graphed_steps`, over these same `x` and `y`) runs each batch's
+    forward and backward pass from a CUDA graph; the optimizer and the schedule step as usual.
     """
     model.train()
     aug = AUGMENTS[config.augment]
     n_classes = n_classes or int(y.max()) + 1
+    targets = F.one_hot(y, n_classes).float() if aug is not None and steps is None else y
     # Summed on the device and read once per epoch: a read per step (`.item()`) would make the CPU wait for
     # each step's kernels to finish before it could queue the next step's.
     total_loss = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -267,25 +323,48 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
     batches = math.ceil(len(perm) / config.batch_size)
     for i in range(0, len(perm), config.batch_size):
         idx = perm[i:i + config.batch_size].tensor_split(dist.world)[dist.rank]  # this process's slice
-        xb, yb = x[idx], y[idx]
-        target = yb
-        if aug is not None:
-            xb, target = augment_batch(xb, F.one_hot(yb, n_classes).float(), aug, config.prep.sample_rate)
-        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            logits = model(model_input(_unwrapped(model), xb, config.prep))  # (B, 1, 144000) for the report's models
-        loss = F.cross_entropy(logits.float(), target, label_smoothing=config.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        crop = choose_crop(aug) if aug is not None else None  # on the CPU: it sets the batch's shape
+        if steps is not None:
+            steps(idx, crop)
+        else:
+            loss, logits, labels = batch_loss(model, x, y, targets, config, aug, idx, crop)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            total_loss += loss.detach().double() * len(idx)
+            correct += (logits.argmax(1) == labels).sum()
         opt.step()
         if sched is not None:
             sched.step()
-        total_loss += loss.detach().double() * len(idx)
-        correct += (logits.argmax(1) == yb).sum()
         seen += len(idx)
         if on_batch is not None:
             on_batch(i // config.batch_size + 1, batches)
+    if steps is not None:
+        total_loss, correct = steps.take_totals()
     total_loss, correct, seen = dist.sum(total_loss.item(), int(correct), seen)
     return total_loss / seen, correct / seen
+
+
+def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, config: TrainConfig,
+               aug: AugConfig | None, idx: torch.Tensor, crop: float | None,
+               autocast_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward pass of the training batch `idx`: (loss, logits, labels). `targets`: the clips' one-hot
+    labels where `aug` mixes them, else `y`."""
+    xb, yb = x[idx], y[idx]
+    target = yb
+    if aug is not None:
+        xb, target = augment_batch(xb, targets[idx], aug, config.prep.sample_rate, crop_s=crop)
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16",
+                        cache_enabled=autocast_cache):  # no cache under a CUDA graph's capture
+        logits = model(model_input(_unwrapped(model), xb, config.prep))  # (B, 1, 144000) for the report's models
+    return F.cross_entropy(logits.float(), target, label_smoothing=config.label_smoothing), logits, yb
+
+
+def graphed_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, n_classes: int,
+                  capture: bool = True) -> GraphedSteps:
+    """`train_epoch`'s batches over the clips `x`, `y` (which must stay as they are), from CUDA graphs."""
+    aug = AUGMENTS[config.augment]
+    targets = F.one_hot(y, n_classes).float() if aug is not None else y
+    return GraphedSteps(model, functools.partial(batch_loss, model, x, y, targets, config, aug), capture=capture)
 
 
 def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
@@ -298,7 +377,7 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}  # as saved always
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:

@@ -10,7 +10,8 @@ from conftest import TINY_PREP
 
 from audioclf.prepare import Prepared
 from audioclf.config import TrainConfig
-from bench.gpu import bench_concurrent, bench_protocol, markdown, profile_epoch, session_markdown
+from bench.gpu import (GRAPHS_FILE, SESSION_FILE, bench_at_once, bench_concurrent, bench_protocol, graphs_markdown,
+                       markdown, profile_epoch, session_markdown, tones)
 from bench.run import write
 
 
@@ -51,6 +52,24 @@ def test_gpu_session_pieces_run_on_cpu_and_render():
     text = "\n".join(session_markdown(r))
     assert "epoch (before)" in text and "(9.876)" in text and "*Before*" in text
     assert f"| **{together['wall_s']:.0f} s** |" in text  # the MPS column, a 100-epoch stage
+
+
+def test_cuda_graph_check_pieces_run_on_cpu_and_the_gpu_section_renders():
+    """bench/gpu.py --graphs and --side-by-side, their parts tiny on the CPU (no capture there: the graphed steps
+    run uncaptured, 0 graphs); the section docs/benchmarks.md shows, rendered from the lent machines' files."""
+    config, data, cpu = TrainConfig(model="cnn", epochs=1, prep=TINY_PREP), tiny_prepared(), torch.device("cpu")
+    prof = profile_epoch(config, data, cpu, graphed=True)
+    assert prof["graphed"] and prof["graphs"] == 0 and prof["record_s"] > 0 and prof["train_s"] > 0
+    side = bench_at_once([config], data, cpu)
+    assert side["fold_models"] == 4 and len(side["final_val_acc"]) == 4 and side["wall_s"] > 0
+    t = tones(3, 4, samples=8000)
+    assert t.waves.shape == (20, 8000) and torch.isfinite(t.waves).all() and t.labels.tolist()[:4] == [0, 1, 2, 0]
+    peaks = [int(torch.fft.rfft(t.waves[k]).abs().argmax()) for k in range(3)]
+    assert peaks[0] < peaks[1] < peaks[2]  # one pitch per class, rising
+    g, before = json.loads(GRAPHS_FILE.read_text()), json.loads(SESSION_FILE.read_text())
+    text = "\n".join(graphs_markdown(g, before))
+    assert f"| **{g['side_by_side']['recipe_at_once']['wall_s']:.0f}** |" in text
+    assert f"{g['graphs']['profile_graphed'][0]['train_s']:.3f}" in text and "What bounds them now" in text
 
 
 def data_section() -> dict:

@@ -239,3 +239,17 @@ def test_bf16_prediction_agrees_with_float32_on_the_test_fold(esc10_dir):
     x, _ = prepare(open_dataset(esc10_dir, "esc10"), fast.config.prep).subset([1])
     a, b = predict_waves(exact, x[:40])["ensemble"], predict_waves(fast, x[:40])["ensemble"]
     assert np.abs(a - b).max() < 0.02 and (a.argmax(1) == b.argmax(1)).mean() >= 39 / 40
+
+
+def test_mixup_draws_on_the_cpu_what_the_shipped_runs_drew():
+    """mixup samples on the clips' device (so a CUDA graph can hold it); on the CPU its draws must stay those
+    of Beta(alpha, alpha) and randperm, or the shipped runs would no longer reproduce bit for bit."""
+    wave, target = torch.randn(8, 100), torch.eye(8)
+    torch.manual_seed(5)
+    out, mixed = augment.mixup(wave, target, 0.4)
+    torch.manual_seed(5)
+    lam = torch.distributions.Beta(0.4, 0.4).sample((8, 1))
+    lam = torch.maximum(lam, 1 - lam)
+    perm = torch.randperm(8)
+    assert torch.equal(out, lam * wave + (1 - lam) * wave[perm])
+    assert torch.equal(mixed, lam * target + (1 - lam) * target[perm])

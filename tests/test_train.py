@@ -196,3 +196,49 @@ def test_int8_storage_keeps_a_models_answers_and_quarters_its_size():
     with torch.no_grad():
         a, b = model(wave).softmax(1), store.model_from_checkpoint(small)(wave).softmax(1)
     assert (a - b).abs().max() < 1e-3 and torch.equal(a.argmax(1), b.argmax(1))
+
+
+@pytest.mark.parametrize("model", ["cnn", "logmel-cnn"])
+def test_graphed_steps_train_bit_for_bit_as_the_plain_loop(tmp_path, model):
+    """`GraphedSteps` uncaptured (as on the CPU, or after a failed capture) runs what a CUDA graph replays:
+    static gradients, one warm-up per batch shape that puts back what it moved. It must train exactly as the
+    plain loop does, for the report's model and for the recipe (crops of three lengths, rooms, mixup, bf16)."""
+    from audioclf.train import train_fold, use_cuda_graphs
+
+    ds = open_dataset(make_class_folders(tmp_path / "tiny", per_class=10, seconds=2.0, sr=16000))
+    prep = TINY_PREP.__class__(sample_rate=16000, duration=2.0, window=16000, hop=8000)
+    config = TrainConfig(model=model, epochs=2, batch_size=8, cv_folds=(2, 3), prep=prep, dataset_id=ds.fingerprint(),
+                         **({"augment": "recipe-room", "lr": 0.003} if model == "logmel-cnn" else {}))
+    prepared = prepare(ds, prep)
+    assert not use_cuda_graphs(config, torch.device("cpu"))  # the CPU trains the plain way unless asked
+    plain = train_fold(config, prepared, 2, torch.device("cpu"), root=tmp_path / "a", show_bar=False, graphs=False)
+    graphed = train_fold(config, prepared, 2, torch.device("cpu"), root=tmp_path / "b", show_bar=False, graphs=True)
+    assert [h["train_loss"] for h in graphed] == [h["train_loss"] for h in plain]
+    assert [h["val_acc"] for h in graphed] == [h["val_acc"] for h in plain]
+    a = store.load_torch(Run.of(config, tmp_path / "a").fold_dir(2) / "final.pt")["state_dict"]
+    b = store.load_torch(Run.of(config, tmp_path / "b").fold_dir(2) / "final.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fold_models_at_once_complete_a_run(tiny, tmp_path):
+    """`train_run(at_once=True)`: each fold model in a thread of its own (on a GPU, a CUDA stream each too);
+    here on the CPU, where only the threads differ. Every fold model trains all its epochs and the run is
+    evaluated as usual."""
+    ds, prepared = tiny
+    config = cfg(ds, epochs=2)
+    run = train_run(config, prepared, root=tmp_path / "ck", show_bar=False, at_once=True)
+    assert run.is_complete()
+    for fold in (2, 3):
+        assert [h["epoch"] for h in run.history(fold)] == [1, 2]
+    assert set(json.loads((run.path / "results.json").read_text())["folds"]) == {"2", "3"}
+
+
+def test_folds_at_once_is_refused_without_a_gpu(tmp_path, capsys):
+    from audioclf.cli import main
+
+    folder = make_class_folders(tmp_path / "tiny", per_class=4)
+    assert main(["train", "--data", str(folder), "--device", "cpu", "--folds-at-once", "--epochs", "1",
+                 "--checkpoints", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err
+    assert "--folds-at-once needs a CUDA GPU" in err and "Traceback" not in err
+    assert not (tmp_path / "ck").exists()
