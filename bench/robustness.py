@@ -18,6 +18,7 @@ know) mixed in underneath at 10 and 0 dB SNR. Only reported: nothing here is use
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import sys
@@ -61,12 +62,18 @@ def overdriven(mono: np.ndarray, db: float) -> np.ndarray:
 def reverberant(mono: np.ndarray, sr: int, rt60: float, seed: int = 0) -> np.ndarray:
     """Heard in a room: convolved with a synthetic room response (the direct sound, then noise decaying 60 dB
     over `rt60` seconds, as loud as the direct sound in all), at the clip's own level. One room for every clip."""
+    wet = AF.fftconvolve(torch.from_numpy(mono), room_response(sr, rt60, seed))[:len(mono)].numpy()
+    return wet * np.sqrt(np.mean(mono ** 2) / (np.mean(wet ** 2) + 1e-12))
+
+
+@functools.lru_cache(maxsize=8)
+def room_response(sr: int, rt60: float, seed: int = 0) -> torch.Tensor:
+    """`reverberant`'s room, made once per (rate, time, seed) rather than once per clip."""
     t = np.arange(int(rt60 * sr)) / sr
     tail = np.random.default_rng(seed).standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
     rir = tail / np.sqrt(np.sum(tail ** 2))
     rir[0] += 1.0
-    wet = AF.fftconvolve(torch.from_numpy(mono), torch.from_numpy(rir.astype(np.float32)))[:len(mono)].numpy()
-    return wet * np.sqrt(np.mean(mono ** 2) / (np.mean(wet ** 2) + 1e-12))
+    return torch.from_numpy(rir.astype(np.float32))
 
 
 def with_background(mono: np.ndarray, sr: int, other: np.ndarray, snr_db: float) -> np.ndarray:
