@@ -49,6 +49,7 @@ class JobRequest:
     subset: str = "esc10"
     folds: tuple[int, ...] | None = None  # validation folds to train now; None: all of cv_folds
     device: str = "auto"
+    at_once: bool = False  # the fold models side by side on one GPU (`train --folds-at-once`)
 
     def argv(self, root: Path | None = None) -> list[str]:
         """Arguments after `python -m audioclf`, with absolute paths (the process has its own cwd)."""
@@ -57,6 +58,8 @@ class JobRequest:
                 "--checkpoints", str(root), *self.config.to_args(), "--device", self.device, "--quiet"]
         if self.folds:
             argv += ["--folds", *map(str, self.folds)]
+        if self.at_once:
+            argv.append("--folds-at-once")
         return argv
 
 

@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,49 @@ class Progress:
         return self.folds.index(self.fold) * self.epochs + self.epoch
 
 
+@dataclass
+class SideBySideProgress(Progress):
+    """`Progress` of fold models trained at once (`train_at_once`): their epochs are summed, `epoch` is the
+    slowest one's, the time left is read from the wall clock, and the threads take turns. One tqdm bar for all."""
+
+    show_bar: bool = False
+    done: dict[int, float] = field(default_factory=dict)  # epochs done, by fold (a fraction within an epoch)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _bar: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._bar = tqdm(total=len(self.folds) * self.epochs, desc=f"{len(self.folds)} fold models side by side",
+                         disable=not (self.show_bar and self.enabled), dynamic_ncols=True)
+
+    def update(self, **changes: Any) -> None:
+        with self._lock:
+            fold, epoch = changes.pop("fold", None), changes.pop("epoch", None)
+            changes.pop("batch", None)
+            if fold is not None and epoch is not None:
+                self.done[fold] = epoch
+                self._bar.update(int(sum(self.done.values())) - self._bar.n)
+            changes["epoch"] = int(min(self.done.get(f, 0) for f in self.folds))
+            super().update(**changes)
+            if self.status != "running":
+                self._bar.close()
+
+    def batch_done(self, fold: int, epoch: int, done: int, of: int) -> None:
+        with self._lock:
+            self.done[fold] = epoch - 1 + done / of
+            if self.enabled and time.time() - self._written >= 1.0:
+                self._written = time.time()
+                self.run.write_progress(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        d = super().as_dict()
+        done, total = d["epochs_done"], d["epochs_total"]
+        d["eta_s"] = (time.time() - self.started) / done * (total - done) if done and self.status == "running" else None
+        return d
+
+    def _epochs_done(self) -> float:
+        return len(self.folds) * self.epochs if self.status == "done" else sum(self.done.values())
+
+
 def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None = None,
               device: torch.device | str = "cpu", root: Path | None = None, show_bar: bool = True,
               dist: Dist = SINGLE, spread_folds: bool = False, at_once: bool = False) -> Run:
@@ -112,12 +156,14 @@ def train_run(config: TrainConfig, prepared: Prepared, folds: list[int] | None =
         mine = todo[dist.rank::dist.world] if spread_folds else todo
         if dist.is_main and not run.exists():
             run.write_config(config)
-        progress = Progress(run, mine if spread_folds else folds, config.epochs, enabled=dist.is_main)
+        side_by_side = at_once and not dist.active
+        progress = (SideBySideProgress(run, todo, config.epochs, show_bar=show_bar) if side_by_side
+                    else Progress(run, mine if spread_folds else folds, config.epochs, enabled=dist.is_main))
         if todo:
             try:
-                if at_once and not dist.active:
-                    progress.update(fold=None, message=f"training {len(mine)} fold models at once")
-                    train_at_once([(config, f) for f in mine], prepared, device, root)
+                if side_by_side:
+                    progress.update(message=f"{len(todo)} fold models side by side")
+                    train_at_once([(config, f) for f in todo], prepared, device, root, progress=progress)
                 else:
                     for fold in mine:
                         train_fold(config, prepared, fold, device, root, progress, show_bar and dist.is_main,
@@ -252,19 +298,21 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
 
 
 def train_at_once(jobs: list[tuple[TrainConfig, int]], prepared: Prepared, device: torch.device,
-                  root: Path | None = None, graphs: bool | None = None) -> list[list[dict]]:
+                  root: Path | None = None, graphs: bool | None = None,
+                  progress: SideBySideProgress | None = None) -> list[list[dict]]:
     """Train fold models side by side on one GPU, each (config, fold) of `jobs` in a thread of its own and on a
     CUDA stream of its own, so that the GPU runs one fold model's kernels while another's are being issued or
     are too small to fill it; returns each job's history. The threads share the random generators, so unlike
-    `train_fold` one after another this is not reproducible bit for bit, run to run."""
+    `train_fold` one after another this is not reproducible bit for bit, run to run. `progress`: of one run's
+    fold models."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(job: tuple[TrainConfig, int]) -> list[dict]:
         config, fold = job
         if device.type != "cuda":  # threads alone: only for trying it out on a CPU
-            return train_fold(config, prepared, fold, device, root, None, show_bar=False, graphs=graphs)
+            return train_fold(config, prepared, fold, device, root, progress, show_bar=False, graphs=graphs)
         with torch.cuda.stream(torch.cuda.Stream(device)):
-            history = train_fold(config, prepared, fold, device, root, None, show_bar=False, graphs=graphs)
+            history = train_fold(config, prepared, fold, device, root, progress, show_bar=False, graphs=graphs)
             torch.cuda.current_stream(device).synchronize()
             return history
 

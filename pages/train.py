@@ -81,6 +81,14 @@ def launch_form() -> None:
                               disabled=not folds, use_container_width=True)
         if not folds:
             st.caption("Pick at least one validation fold.")
+        at_once = False
+        if torch.cuda.is_available():
+            at_once = st.checkbox("Fold models side by side", key="train_at_once", disabled=device in ("cpu", "mps"),
+                                  value=ui.remembered("train_at_once", [True, False], False),
+                                  args=("train_at_once",), **keep,
+                                  help="On the GPU, train the chosen fold models at once in one process: about 1.5x "
+                                       "faster for the small models here (an H100: 51 s against 75 s for ESC-50's "
+                                       "four), not reproducible bit for bit.")
     if start:
         try:
             config = TrainConfig(model=model, options=tuple(options.items()), epochs=int(epochs), lr=lr,
@@ -88,7 +96,8 @@ def launch_form() -> None:
                                  dataset_id=ds.fingerprint())
             config.check_folds(ds.folds, folds)
             request = jobs.JobRequest(config, data=ds.root, folds=tuple(sorted(folds)), device=device,
-                                      subset=ds.name if ds.name in ("esc10", "esc50") else "esc10")
+                                      subset=ds.name if ds.name in ("esc10", "esc50") else "esc10",
+                                      at_once=at_once and device not in ("cpu", "mps"))
             result = jobs.launch(request)
         except (UserError, OSError) as e:
             st.error(f"Could not start training: {e}")

@@ -186,6 +186,20 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     assert reloaded.number_input(key="train_batch").value == 32
 
 
+def test_train_form_offers_fold_models_side_by_side_only_with_a_gpu(use, monkeypatch):
+    use(data=True, runs=False)
+    at = open_page("train")
+    assert not [c for c in at.checkbox if c.key == "train_at_once"]  # no GPU here
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    at = open_page("train")
+    box = at.checkbox(key="train_at_once")
+    assert not box.disabled and "side by side" in box.label and not box.value
+    box.check().run()
+    assert at.query_params["train_at_once"] in ("True", ["True"])  # kept across a reload, as the form's other fields
+    at.selectbox(key="train_device").set_value("cpu").run()
+    assert at.checkbox(key="train_at_once").disabled
+
+
 def test_progress_text_and_single_fold_figures():
     from types import SimpleNamespace
 

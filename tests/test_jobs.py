@@ -50,6 +50,13 @@ def request(data_dir, folds=None, device="auto", **config) -> jobs.JobRequest:
     return jobs.JobRequest(cfg, data=data_dir, folds=folds, device=device)
 
 
+def test_a_side_by_side_request_asks_the_cli_for_it(data_dir, tmp_path):
+    req = request(data_dir, model="cnn", epochs=1, cv_folds=(2, 3))
+    assert "--folds-at-once" not in req.argv(tmp_path)
+    args = build_parser().parse_args(jobs.JobRequest(req.config, data=data_dir, at_once=True).argv(tmp_path))
+    assert args.folds_at_once and config_from_args(args, open_dataset(args.data)) == req.config
+
+
 def test_launch_trains_in_the_run_folder_the_cli_writes_to(data_dir, tmp_path):
     root = tmp_path / "store"
     req = request(data_dir, model="cnn", epochs=1, cv_folds=(2, 3), folds=(2,))

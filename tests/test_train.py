@@ -220,17 +220,25 @@ def test_graphed_steps_train_bit_for_bit_as_the_plain_loop(tmp_path, model):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_fold_models_at_once_complete_a_run(tiny, tmp_path):
+def test_fold_models_at_once_complete_a_run(tiny, tmp_path, monkeypatch):
     """`train_run(at_once=True)`: each fold model in a thread of its own (on a GPU, a CUDA stream each too);
-    here on the CPU, where only the threads differ. Every fold model trains all its epochs and the run is
-    evaluated as usual."""
+    here on the CPU, where only the threads differ. Every fold model trains all its epochs, the run is
+    evaluated as usual, and the progress file counts the epochs of all fold models, never going back."""
     ds, prepared = tiny
-    config = cfg(ds, epochs=2)
+    config = cfg(ds, epochs=3)
+    written = []
+    real = Run.write_progress
+    monkeypatch.setattr(Run, "write_progress", lambda self, p: (written.append(p), real(self, p))[1])
     run = train_run(config, prepared, root=tmp_path / "ck", show_bar=False, at_once=True)
     assert run.is_complete()
     for fold in (2, 3):
-        assert [h["epoch"] for h in run.history(fold)] == [1, 2]
+        assert [h["epoch"] for h in run.history(fold)] == [1, 2, 3]
     assert set(json.loads((run.path / "results.json").read_text())["folds"]) == {"2", "3"}
+    done = [p["epochs_done"] for p in written]
+    assert done == sorted(done) and written[-1]["status"] == "done" and written[-1]["fraction"] == 1.0
+    during = [p for p in written if p["status"] == "running" and 0 < p["fraction"] < 1]
+    assert during and all(p["epochs_total"] == 6 and p["fold"] is None for p in during)
+    assert any(p["epoch"] >= 1 and p["message"] == "2 fold models side by side" for p in during)
 
 
 def test_folds_at_once_is_refused_without_a_gpu(tmp_path, capsys):
