@@ -222,7 +222,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     x_val, y_val = (t.to(device) for t in prepared.subset([fold]))
 
     mcfg = config.model_config(len(prepared.classes))
-    with exclusive():  # not while another fold model's thread captures a CUDA graph (`train_folds_at_once`)
+    with exclusive():  # not while another fold model's thread captures a CUDA graph (`train_at_once`)
         torch.manual_seed(config.seed * 1000 + fold)
         model = build_model(mcfg)
     if config.init:  # taught: the source run's front end and trunk; a head for this data's classes
@@ -232,7 +232,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     model = model.to(device)
     if device.type == "cuda":
         # 2-D convolutions channels-last: cuDNN's bf16 kernels and BatchNorm's want it, and NCHW cost the recipe's
-        # graphed step 0.124 against 0.078 s (an H100, bench/gpu.py --side-by-side). The report's 1-D models are as they were.
+        # graphed step 0.124 against 0.078 s (an H100, bench/gpu.py --side-by-side --kernels). The report's 1-D
+        # models are as they were.
         model = model.to(memory_format=torch.channels_last)
     net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
     opt = make_optimizer(model, config)

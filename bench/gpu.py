@@ -185,7 +185,8 @@ def profile_epoch(config: TrainConfig, prepared: Prepared, device: torch.device,
         save_s = time.perf_counter() - t0
     out = {"model": config.label, "train_clips": len(y), "steps": -(-len(y) // config.batch_size),
            "graphed": graphed, "graphs": steps.graphs if steps else 0, "channels_last": channels_last,
-           "record_s": steps.record_s if steps else 0.0, "train_s": train_s, "val_s": val_s, "checkpoint_s": save_s, "epoch_s": train_s + val_s + save_s}
+           "record_s": steps.record_s if steps else 0.0, "train_s": train_s, "val_s": val_s, "checkpoint_s": save_s,
+           "epoch_s": train_s + val_s + save_s}
     if device.type == "cuda":
         try:
             from torch.profiler import ProfilerActivity, profile
@@ -352,7 +353,8 @@ def graphs_session(out: Path, device: torch.device, per_fold: int = 400, learn_e
             _sync(device)
             result[f"learns_{'graphed' if graphs else 'plain'}"] = {
                 "epochs": learn_epochs, "seconds": time.perf_counter() - t0,
-                "val_acc": [round(h["val_acc"], 4) for h in history], "train_loss": [round(h["train_loss"], 4) for h in history]}
+                "val_acc": [round(h["val_acc"], 4) for h in history],
+                "train_loss": [round(h["train_loss"], 4) for h in history]}
     save()
     result["recipe_sequential"] = bench_protocol(esc50, device, configs=[RECIPE])
     save()
