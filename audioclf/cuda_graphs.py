@@ -56,7 +56,8 @@ class GraphedSteps:
             p.grad = torch.zeros_like(p)
         self.total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
         self.correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        self._steps: dict[tuple[int, float | None], tuple[torch.Tensor, Callable[[], object]]] = {}
+        # per batch shape: the indices it reads, how to run it, whether from a graph
+        self._steps: dict[tuple[int, float | None], tuple[torch.Tensor, Callable[[], object], bool]] = {}
         self.graphs = 0  # how many batch shapes replay from a captured graph
         self.record_s = 0.0  # seconds spent warming up and capturing
 
@@ -64,9 +65,12 @@ class GraphedSteps:
         key = (len(idx), crop)
         if key not in self._steps:
             self._steps[key] = self._record(len(idx), crop)
-        static_idx, replay = self._steps[key]
+        static_idx, replay, captured = self._steps[key]
         static_idx.copy_(idx)
-        with _CAPTURE:  # a replay advances the shared random generator, which must not move during a capture
+        if captured:
+            with _CAPTURE:  # a replay advances the shared random generator, which must not move during a capture
+                replay()
+        else:  # uncaptured: its random draws are ordinary ones
             replay()
 
     def take_totals(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +91,7 @@ class GraphedSteps:
         total += loss.detach().double() * len(idx)
         correct += (logits.argmax(1) == labels).sum()
 
-    def _record(self, n: int, crop: float | None) -> tuple[torch.Tensor, Callable[[], object]]:
+    def _record(self, n: int, crop: float | None) -> tuple[torch.Tensor, Callable[[], object], bool]:
         t0 = time.perf_counter()
         try:
             with _CAPTURE:
@@ -95,7 +99,7 @@ class GraphedSteps:
         finally:
             self.record_s += time.perf_counter() - t0
 
-    def _record_locked(self, n: int, crop: float | None) -> tuple[torch.Tensor, Callable[[], object]]:
+    def _record_locked(self, n: int, crop: float | None) -> tuple[torch.Tensor, Callable[[], object], bool]:
         idx = torch.zeros(n, dtype=torch.long, device=self.device)  # overwritten before each replay
         self._warm_up(idx, crop)
         if self.capture:
@@ -105,13 +109,13 @@ class GraphedSteps:
                 with torch.cuda.graph(graph, stream=torch.cuda.Stream(self.device), capture_error_mode="thread_local"):
                     self._body(idx, crop, self.total_loss, self.correct, autocast_cache=False)
                 self.graphs += 1
-                return idx, graph.replay
+                return idx, graph.replay, True
             except Exception as e:  # a kernel that cannot be captured: train on, without graphs
                 print(f"audioclf: warning: CUDA graph capture failed ({type(e).__name__}: {str(e)[:200]}); "
                       "training goes on without graphs", file=sys.stderr)
                 self.capture = False
                 torch.cuda.synchronize(self.device)
-        return idx, lambda: self._body(idx, crop, self.total_loss, self.correct)
+        return idx, lambda: self._body(idx, crop, self.total_loss, self.correct), False
 
     def _warm_up(self, idx: torch.Tensor, crop: float | None) -> None:
         """One pass of this shape outside any capture, so that cuDNN, cuBLAS and cuFFT choose their kernels
