@@ -64,6 +64,9 @@ class Progress:
         if done == 1:
             self.epoch_started = time.time()
         self.fold, self.epoch, self.batch = fold, epoch - 1, (done, of)
+        self._write_at_most_every_second()
+
+    def _write_at_most_every_second(self) -> None:
         if self.enabled and time.time() - self._written >= 1.0:
             self._written = time.time()
             self.run.write_progress(self.as_dict())
@@ -119,9 +122,7 @@ class SideBySideProgress(Progress):
     def batch_done(self, fold: int, epoch: int, done: int, of: int) -> None:
         with self._lock:
             self.done[fold] = epoch - 1 + done / of
-            if self.enabled and time.time() - self._written >= 1.0:
-                self._written = time.time()
-                self.run.write_progress(self.as_dict())
+            self._write_at_most_every_second()
 
     def as_dict(self) -> dict[str, Any]:
         d = super().as_dict()

@@ -243,6 +243,21 @@ def bench_concurrent(configs: list[TrainConfig], prepared: Prepared, device: tor
             "mean_final_val_acc": sum(vals) / max(len(vals), 1)}
 
 
+def _saver(path: Path, result: dict, t_start: float):
+    """What a device check calls after each stage: `result` to `path` as JSON, and a line saying so (what came
+    back from a call cut short by its limit holds every stage finished before)."""
+    def save() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
+        print(f"[{time.perf_counter() - t_start:.0f} s] saved: {list(result)}", flush=True)
+    return save
+
+
+def per100_s(stage: dict | None) -> float:
+    """A stage's wall time scaled to 100 epochs; inf where it was not measured or failed (no wall time)."""
+    return stage["wall_s"] * 100 / stage["epochs"] if stage and "wall_s" in stage else float("inf")
+
+
 def session(out: Path, budget_s: float, esc10: Path | None, device: torch.device, per_fold: int = 400) -> dict:
     """The device check a lent GPU session runs (see the module docstring): profiles, then the ESC-50 recipe
     and the report's 16 fold models end to end, all at once (100 epochs where the budget allows) and one after
@@ -251,10 +266,7 @@ def session(out: Path, budget_s: float, esc10: Path | None, device: torch.device
     t_start = time.perf_counter()
     result: dict = {"device": _name(device), "torch": torch.__version__}
 
-    def save() -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gpu.json").write_text(json.dumps(result, indent=1))
-        print(f"[{time.perf_counter() - t_start:.0f} s] saved: {list(result)}", flush=True)
+    save = _saver(out / "gpu.json", result, t_start)
 
     esc50 = synthetic(50, per_fold)
     result["esc50_data"] = "synthetic noise, ESC-50's shape (2,000 clips of 5 s at 16 kHz, 50 classes)"
@@ -331,10 +343,7 @@ def graphs_session(out: Path, device: torch.device, per_fold: int = 400, learn_e
     t_start = time.perf_counter()
     result: dict = {"device": _name(device), "torch": torch.__version__}
 
-    def save() -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "graphs.json").write_text(json.dumps(result, indent=1))
-        print(f"[{time.perf_counter() - t_start:.0f} s] saved: {list(result)}", flush=True)
+    save = _saver(out / "graphs.json", result, t_start)
 
     esc50, report = synthetic(50, per_fold), synthetic(10, max(per_fold // 5, 2))
     result["profile_plain"] = profiles(device, esc50, report)
@@ -392,10 +401,7 @@ def side_by_side_session(out: Path, device: torch.device, per_fold: int = 400, l
     t_start = time.perf_counter()
     result: dict = {"device": _name(device), "torch": torch.__version__}
 
-    def save() -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "side_by_side.json").write_text(json.dumps(result, indent=1))
-        print(f"[{time.perf_counter() - t_start:.0f} s] saved: {list(result)}", flush=True)
+    save = _saver(out / "side_by_side.json", result, t_start)
 
     def stage(name: str, fn) -> None:
         try:
@@ -529,15 +535,12 @@ GRAPHS_FILE = ROOT / "bench" / "gpu_graphs.json"
 def graphs_markdown(g: dict, before: dict | None) -> list[str]:
     """The GPU section of docs/benchmarks.md since CUDA graphs (bench/gpu_graphs.json), with the figures of
     `before` (bench/gpu_session.json) beside them."""
-    def per100(stage: dict | None) -> float:
-        return stage["wall_s"] * 100 / stage["epochs"] if stage and "wall_s" in stage else float("nan")
-
     def best_before(name: str) -> float:
         stages = ("_concurrent", "_concurrent_100", "_concurrent_100_mps")
-        return min(per100(before.get(f"{name}{s}")) for s in stages) if before else float("nan")
+        return min(per100_s(before.get(f"{name}{s}")) for s in stages) if before else float("nan")
 
     gr, sb, mps = g["graphs"], g["side_by_side"], g["graphs_mps"]
-    seq_before = {n: per100(before.get(f"{n}_sequential")) if before else float("nan") for n in ("recipe", "protocol")}
+    seq_before = {n: per100_s(before.get(f"{n}_sequential")) if before else float("nan") for n in ("recipe", "protocol")}
     lines = [f"Device: {g['device']}, torch {g['torch']}, {g['date']}. Commands, each in one call on a lent machine: "
              + "; ".join(f"`{g[k]['command']}`" for k in ("graphs", "graphs_mps", "kernels", "side_by_side")) + ".", "",
              "Clips: synthetic noise in ESC-50's shape (2,000 clips of 5 s, 50 classes) for the recipe and ESC-10's "
@@ -549,11 +552,11 @@ def graphs_markdown(g: dict, before: dict | None) -> list[str]:
              "+ channels-last: `train` now | side by side in one process: `train --folds-at-once` "
              "| graphs, processes under MPS |", "|---|---|---|---|---|---|---|",
              f"| ESC-50 recipe (logmel-cnn, bf16), 4 fold models | {seq_before['recipe']:.0f} | {best_before('recipe'):.0f} "
-             f"| {per100(gr['recipe_sequential']):.0f} | {per100(sb['recipe_sequential']):.0f} "
-             f"| **{per100(sb['recipe_at_once']):.0f}** | {per100(mps['recipe_concurrent_100']):.0f} |",
+             f"| {per100_s(gr['recipe_sequential']):.0f} | {per100_s(sb['recipe_sequential']):.0f} "
+             f"| **{per100_s(sb['recipe_at_once']):.0f}** | {per100_s(mps['recipe_concurrent_100']):.0f} |",
              f"| the report's protocol (CNN, transformer 1/2/4 heads, fp32), 16 fold models | {seq_before['protocol']:.0f} "
-             f"| {best_before('protocol'):.0f} | {per100(gr['protocol_sequential']):.0f} | (1-D convolutions: as before) "
-             f"| **{per100(sb['protocol_at_once']):.0f}** | {per100(mps['protocol_concurrent_100']):.0f} |", "",
+             f"| {best_before('protocol'):.0f} | {per100_s(gr['protocol_sequential']):.0f} | (1-D convolutions: as before) "
+             f"| **{per100_s(sb['protocol_at_once']):.0f}** | {per100_s(mps['protocol_concurrent_100']):.0f} |", "",
              "*Before*: the first lent session's figures (next section), where \"one after another\" was estimated from a "
              "shortened run. The graphs and MPS columns are NCHW; channels-last entered the trainer after them.", "",
              "One epoch of one fold model, plain and graphed, same machine, same call (seconds; GPU busy: kernel time "
@@ -581,7 +584,7 @@ def graphs_markdown(g: dict, before: dict | None) -> list[str]:
               + f"; side by side, the 4 fold models end at {', '.join(f'{a:.2f}' for a in at_once['final_val_acc'])}.", ""]
     r_seq, p_at = sb["recipe_sequential"], sb["protocol_at_once"]
     layout = sum(k["share"] for k in nchw["top_kernels"] if re.search(r"batch_norm|nchwToNhwc|nhwcToNchw", k["kernel"]))
-    epoch_s = per100(r_seq) / 400
+    epoch_s = per100_s(r_seq) / 400
     lines += ["**What bounds them now: the GPU's time in small kernels, and validation.** Replayed from a graph, a "
               "step is one launch instead of ~340 (recipe) or ~110-220 (the report's models), and the GPU is busy "
               f"{min(x.get('gpu_busy', 1) for x in gr['profile_graphed']):.0%}-{max(x.get('gpu_busy', 0) for x in gr['profile_graphed']):.0%} "
@@ -592,7 +595,7 @@ def graphs_markdown(g: dict, before: dict | None) -> list[str]:
               f"{epoch_s:.2f} s, of which validation (eager, fp32, whole 5 s clips) is about {cl['val_s'] / epoch_s:.0%}. "
               "Side by "
               "side, one fold model's kernels run while another's are queued: the recipe's four in "
-              f"{per100(sb['recipe_at_once']):.0f} s, the report's sixteen in {per100(p_at):.0f} s. Left: the fold "
+              f"{per100_s(sb['recipe_at_once']):.0f} s, the report's sixteen in {per100_s(p_at):.0f} s. Left: the fold "
               "models as one batched model (one launch for four), validation from a graph in bf16.", ""]
     return lines
 

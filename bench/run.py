@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from audioclf.config import PrepConfig, TrainConfig  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.models import ModelConfig, build_model  # noqa: E402
-from bench.gpu import GRAPHS_FILE, SESSION_FILE, forward_flops, graphs_markdown, session_markdown  # noqa: E402
+from bench.gpu import (GRAPHS_FILE, SESSION_FILE, forward_flops, graphs_markdown, per100_s,  # noqa: E402
+                       session_markdown)
 
 
 def machine() -> dict:
@@ -321,11 +322,6 @@ SECTIONS = ("data", "training", "predict", "gpu")
 GPU_STAGES = ("_sequential", "_concurrent", "_concurrent_100", "_concurrent_100_mps")  # of bench/gpu_session.json
 
 
-def _per100(stage: dict | None) -> float:
-    """A GPU stage's wall time scaled to 100 epochs (inf when it was not measured)."""
-    return stage["wall_s"] * 100 / stage["epochs"] if stage else float("inf")
-
-
 def write(new: dict, command: str, docs: Path = ROOT / "docs") -> dict:
     """Merge this run's sections into docs/benchmarks.json (a section not run now keeps its last
     result, and a GPU section skipped here keeps one measured elsewhere), then rewrite the markdown."""
@@ -450,12 +446,12 @@ def markdown(results: dict) -> list[str]:
             stages = [r.get(f"{name}{stage}") for stage in GPU_STAGES]
             stages += [g[k].get(f"{name}{stage}") for k in ("graphs", "graphs_mps", "side_by_side") if k in g
                        for stage in ("_sequential", "_concurrent_100", "_at_once")]
-            best = min(_per100(s) for s in stages if s is None or "wall_s" in s)
+            best = min(map(per100_s, stages))
             lines.append(f"- GPU, {what} x 100 epochs in {best:.0f} s at best (aim under 60 s, issue 11): "
                          f"{'met' if best < 60 else f'NOT met, by {best - 60:.1f} s'}.")
-        one_by_one = _per100((g.get("graphs") or r)["protocol_sequential"])
-        at_once = min(_per100(s) for s in [r.get(f"protocol{stage}") for stage in GPU_STAGES[1:]]
-                      + [g.get("side_by_side", {}).get("protocol_at_once")] if s is None or "wall_s" in s)
+        one_by_one = per100_s((g.get("graphs") or r)["protocol_sequential"])
+        at_once = min(map(per100_s, [r.get(f"protocol{stage}") for stage in GPU_STAGES[1:]]
+                          + [g.get("side_by_side", {}).get("protocol_at_once")]))
         lines.append(f"- GPU, whole protocol under 120 s: {at_once:.0f} s with the fold models at once, "
                      f"{'met' if at_once < 120 else 'NOT met'}; {one_by_one:.0f} s one after another as "
                      f"`train` runs them, {'met' if one_by_one < 120 else 'NOT met'}.")
