@@ -116,6 +116,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=float, help="default: the model's")
     p.add_argument("--augment", help="augmentation preset, a name in audioclf.augment.AUGMENTS (none, recipe, ...; default: the model's)")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the model's")
+    p.add_argument("--ema", type=float, help="validate and keep a moving average of the weights, this decay per "
+                   "step (0: off; default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fold", type=int, default=1)
     p.add_argument("--cv-folds", type=int, nargs="+", default=[2, 3, 4, 5])
@@ -156,7 +158,7 @@ def config_from_args(args, dataset=None):
                        weight_decay=args.weight_decay, seed=args.seed, test_fold=args.test_fold,
                        cv_folds=_cv_folds(args, dataset), prep=prep, options=tuple(options.items()),
                        optimizer=args.optimizer, schedule=args.schedule, label_smoothing=args.label_smoothing,
-                       augment=args.augment, precision=args.precision,
+                       augment=args.augment, precision=args.precision, ema=args.ema,
                        dataset_id=dataset.fingerprint() if dataset is not None else "")
 
 

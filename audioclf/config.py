@@ -21,7 +21,7 @@ from .models import MODELS, model_config
 # How the report trains (Adam at a constant rate on whole clips, cross-entropy, float32): the default of
 # every training setting that a model family (its registry `training`) does not set otherwise.
 REPORT_TRAINING: dict[str, Any] = {"epochs": 100, "weight_decay": 0.0, "optimizer": "adam", "schedule": "constant",
-                                   "label_smoothing": 0.0, "augment": "none", "precision": "fp32"}
+                                   "label_smoothing": 0.0, "augment": "none", "precision": "fp32", "ema": 0.0}
 CHOICES = {"optimizer": ("adam", "adamw"), "schedule": ("constant", "onecycle"), "precision": ("fp32", "bf16")}
 
 
@@ -90,6 +90,8 @@ class TrainConfig:
     label_smoothing: float | None = None
     augment: str | None = None          # a preset of audioclf.augment.AUGMENTS
     precision: str | None = None        # fp32 | bf16 (autocast for the forward pass)
+    ema: float | None = None            # 0: off; else the decay per step of a moving average of the weights,
+                                        # which is what is validated and saved (audioclf.train)
     init: str = ""  # a run whose trunk each fold model starts from (audioclf.teach); "" = from scratch
 
     def __post_init__(self) -> None:
@@ -109,6 +111,8 @@ class TrainConfig:
             raise ConfigError("augment", f"{self.augment!r} is not one of {', '.join(AUGMENTS)}")
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError("label_smoothing", f"{self.label_smoothing} must be in [0, 1)")
+        if not 0 <= self.ema < 1:
+            raise ConfigError("ema", f"{self.ema} must be in [0, 1) (0: off)")
         options = dict(self.options)
         if "heads" in spec.options and self.heads is not None:
             options.setdefault("heads", self.heads)
@@ -162,7 +166,7 @@ class TrainConfig:
             d["options"] = dict(self.options)
         else:
             del d["options"]  # absent when empty, so the report's runs keep their keys
-        for name in ("optimizer", "schedule", "label_smoothing", "augment", "precision"):
+        for name in ("optimizer", "schedule", "label_smoothing", "augment", "precision", "ema"):
             if d[name] == REPORT_TRAINING[name]:
                 del d[name]  # likewise: the report's training settings are implied
         if not self.init:
@@ -185,6 +189,7 @@ class TrainConfig:
             raise ConfigError("prep", str(e)) from None
         d["cv_folds"] = tuple(d.get("cv_folds", (2, 3, 4, 5)))
         d["options"] = tuple(sorted(dict(d.get("options", {})).items()))
+        d.setdefault("ema", 0.0)  # absent: saved before moving averages existed, so trained without one
         return cls(**d)
 
     def to_args(self) -> list[str]:
@@ -197,7 +202,7 @@ class TrainConfig:
                 "--window", str(self.prep.window), "--hop", str(self.prep.hop),
                 "--optimizer", self.optimizer, "--schedule", self.schedule,
                 "--label-smoothing", repr(self.label_smoothing), "--augment", self.augment,
-                "--precision", self.precision]
+                "--precision", self.precision, "--ema", repr(self.ema)]
         for name, value in self.model_options.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
         if self.init:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .allocator import keep_freed_memory
@@ -236,7 +237,9 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         # graphed step 0.124 against 0.078 s (an H100, bench/gpu.py --side-by-side --kernels). The report's 1-D
         # models are as they were.
         model = model.to(memory_format=torch.channels_last)
-    net = _wrap(model, device, dist)  # what the training step calls; `model` is what gets saved
+    net = _wrap(model, device, dist)  # what the training step calls
+    ema = moving_average(model, config.ema)
+    kept = ema.module if ema is not None else model  # what is validated and saved
     opt = make_optimizer(model, config)
     sched = make_schedule(opt, config, steps_per_epoch=math.ceil(len(y_train) / config.batch_size))
     gen = torch.Generator().manual_seed(config.seed * 1000 + fold)
@@ -245,6 +248,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     best = {"val_acc": -1.0, "val_loss": math.inf, "epoch": 0, "state_dict": None}
     if state:
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["schedule"])
@@ -252,8 +257,8 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         torch.set_rng_state(state["torch_rng"])
         history, best = state["history"], state["best"]
     elif config.init:  # taught: the start itself is a candidate, so teaching never ends below it on validation
-        val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
-        best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": 0, "state_dict": _cpu_state(model)}
+        val_loss, val_acc = validate(kept, x_val, y_val, config)
+        best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": 0, "state_dict": _cpu_state(kept)}
 
     steps = None
     if use_cuda_graphs(config, device, dist) if graphs is None else graphs:
@@ -266,19 +271,21 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
         perm = torch.randperm(len(y_train), generator=gen).to(device)
         on_batch = (lambda done, of, e=epoch: progress.batch_done(fold, e, done, of)) if progress else None
         train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist, sched,
-                                            n_classes=len(prepared.classes), on_batch=on_batch, steps=steps)
-        val_loss, val_acc = evaluate_loss(model, x_val, y_val, config)
+                                            n_classes=len(prepared.classes), on_batch=on_batch, steps=steps,
+                                            ema=ema)
+        val_loss, val_acc = validate(kept, x_val, y_val, config)
         row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                "val_acc": val_acc, "seconds": time.time() - t0}
         history.append(row)
         if val_acc > best["val_acc"] or (val_acc == best["val_acc"] and val_loss < best["val_loss"]):
-            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(model)}
+            best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(kept)}
         if dist.is_main and (device.type != "cuda" or time.time() - last_saved >= RESUME_EVERY_S):
             last_saved = time.time()
             run.save_resume(fold, {"model": _cpu_state(model), "optimizer": opt.state_dict(),
                                    "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                                    "history": history, "best": best,
-                                   **({"schedule": sched.state_dict()} if sched is not None else {})})
+                                   **({"schedule": sched.state_dict()} if sched is not None else {}),
+                                   **({"ema": _cpu_state(ema)} if ema is not None else {})})
         if dist.is_main:
             run.write_history(fold, history)
         bar.update(1)
@@ -294,7 +301,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
             "config_key": config.key()}
     run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "val_acc": best["val_acc"],
                                     "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
-    run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(model)})
+    run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(kept)})
     run.clear_resume(fold)
     return history
 
@@ -341,6 +348,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
+def moving_average(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of `model`'s weights and BatchNorm statistics (None where `decay` is 0):
+    after each step it moves `1 - decay` of the way to the model's. Its `.module` is a model like `model`."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
     """None for a constant rate; "onecycle": warm up over the first 15 % of the steps to `lr`, then
     anneal (stepped once per batch)."""
@@ -352,14 +367,16 @@ def make_schedule(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epo
 
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 perm: torch.Tensor, config: TrainConfig, dist: Dist = SINGLE, sched=None,
-                n_classes: int | None = None, on_batch=None, steps: GraphedSteps | None = None) -> tuple[float, float]:
+                n_classes: int | None = None, on_batch=None, steps: GraphedSteps | None = None,
+                ema: AveragedModel | None = None) -> tuple[float, float]:
     """One pass over the training clips in the order `perm`; (mean loss, accuracy).
 
     With an augmentation preset, each batch is augmented (crops, gain, mixup, ...: the loss is then
     against soft targets and the accuracy counts the dominant clip's label); with precision "bf16" the
     forward pass runs under autocast. The report's settings take the plain path: whole clips,
     hard labels, float32. `steps` (from `graphed_steps`, over these same `x` and `y`) runs each batch's
-    forward and backward pass from a CUDA graph; the optimizer and the schedule step as usual.
+    forward and backward pass from a CUDA graph; the optimizer and the schedule step as usual. `ema` (from
+    `moving_average`) takes in the weights after every step.
     """
     model.train()
     aug = AUGMENTS[config.augment]
@@ -385,6 +402,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
         opt.step()
         if sched is not None:
             sched.step()
+        if ema is not None:
+            ema.update_parameters(_unwrapped(model))
         seen += len(idx)
         if on_batch is not None:
             on_batch(i // config.batch_size + 1, batches)
@@ -424,6 +443,14 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     logits = predict_logits(model, x, config.prep, batch_size=batch)
     y = y.cpu()
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+def validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> tuple[float, float]:
+    """`evaluate_loss` during training. On a GPU it waits while another fold model (`train_at_once`) captures a
+    CUDA graph: its read-back to the CPU is not allowed during a capture (eight fold models side by side crashed
+    on it, 2026-11-27)."""
+    with exclusive() if x.is_cuda else contextlib.nullcontext():
+        return evaluate_loss(model, x, y, config)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:

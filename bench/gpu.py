@@ -597,6 +597,13 @@ def graphs_markdown(g: dict, before: dict | None) -> list[str]:
               "side, one fold model's kernels run while another's are queued: the recipe's four in "
               f"{per100_s(sb['recipe_at_once']):.0f} s, the report's sixteen in {per100_s(p_at):.0f} s. Left: the fold "
               "models as one batched model (one launch for four), validation from a graph in bf16.", ""]
+    if "side_by_side_rerun" in g:
+        again = g["side_by_side_rerun"]
+        lines += [f"**Again, {again['date']}** (`{again['command']}`), after a fold model's validation was made to wait "
+                  "while another captures a graph (its read-back to the CPU is not allowed during a capture; eight fold "
+                  "models side by side had crashed on it): the recipe one after another "
+                  f"{per100_s(again['recipe_sequential']):.0f} s, side by side {per100_s(again['recipe_at_once']):.0f} s, "
+                  f"the report's sixteen {per100_s(again['protocol_at_once']):.0f} s.", ""]
     return lines
 
 

@@ -198,3 +198,16 @@ def test_validation_and_test_scores_each_fold_model_on_its_own_fold():
     models = {2: _Sign(1.0, 5.0), 3: _Sign(-1.0, 0.1)}
     assert validation_and_test(models, prepared, 1, TINY_PREP, lambda w: w) == {"validation": 0.75, "test_ensemble": 1.0}
     assert validation_and_test(models, prepared, 1, TINY_PREP, lambda w: -w) == {"validation": 0.25, "test_ensemble": 0.0}
+
+
+def test_recipe_search_adopts_only_a_setting_better_on_validation_in_every_seed():
+    from bench.recipe_search import verdict
+
+    def stage(seed, **val):
+        return {"seed": seed, "runs": {n: {"val_acc_mean": v, "test_acc_ensemble": 1.0 - v} for n, v in val.items()}}
+
+    results = {"stages": [stage(0, recipe=0.80, a=0.82, b=0.83), stage(1, recipe=0.80, a=0.81, b=0.795)]}
+    v = verdict(results)
+    assert v["a"]["adopt"] and v["a"]["val_gain_points"] == pytest.approx(1.5)
+    assert not v["b"]["adopt"]  # +1.25 on average, but worse in seed 1
+    assert not verdict({"stages": results["stages"][:1]})["a"]["adopt"]  # one seed is not enough

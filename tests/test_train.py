@@ -65,9 +65,10 @@ def test_complete_config_loads_from_cache_without_training(tiny, tmp_path, monke
         train_run(cfg(ds, epochs=1, lr=0.002), prepared, root=tmp_path / "ck", show_bar=False)
 
 
-def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path, monkeypatch, ema):
     ds, prepared = tiny
-    config = cfg(ds, epochs=4, cv_folds=(2, 3))
+    config = cfg(ds, epochs=4, cv_folds=(2, 3), ema=ema)
     straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False).path
 
     real_update = Progress.update
@@ -95,6 +96,22 @@ def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path,
     ha = json.loads((straight / "fold2" / "history.json").read_text())
     hb = json.loads((resumed / "fold2" / "history.json").read_text())
     assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def test_moving_average_changes_what_is_kept_not_how_it_trains(tiny, tmp_path):
+    ds, prepared = tiny
+    plain = train_run(cfg(ds, epochs=3), prepared, folds=[2], root=tmp_path, show_bar=False)
+    averaged = train_run(cfg(ds, epochs=3, ema=0.5), prepared, folds=[2], root=tmp_path, show_bar=False)
+    assert plain.path != averaged.path  # its own run
+    hp, ha = plain.history(2), averaged.history(2)
+    assert [h["train_loss"] for h in hp] == [h["train_loss"] for h in ha]  # the same steps
+    a = plain.load_weights(2, "final")["state_dict"]
+    b = averaged.load_weights(2, "final")["state_dict"]
+    assert not all(torch.equal(a[k], b[k]) for k in a)  # but the average is what is saved
+    model = store.load_model(averaged.weights_file(2, "final"))  # and what was validated
+    x_val, y_val = prepared.subset([2])
+    acc = (predict_logits(model, x_val, TINY_PREP).argmax(1) == y_val).float().mean().item()
+    assert acc == pytest.approx(ha[-1]["val_acc"])
 
 
 def _spy(calls):
@@ -141,6 +158,12 @@ def test_config_key_is_stable_and_json_round_trips():
     assert TrainConfig(model="cnn", heads=1).key() == TrainConfig(model="cnn", heads=4).key()
     with pytest.raises(ValueError, match="also a cross-validation fold"):
         TrainConfig(test_fold=2)
+    recipe = TrainConfig(model="logmel-cnn")  # a moving average, off by default, is absent from older keys
+    assert "ema" not in recipe.to_dict() and TrainConfig.from_dict(recipe.to_dict()).key() == recipe.key()
+    averaged = TrainConfig(model="logmel-cnn", ema=0.998)
+    assert averaged.key() != recipe.key() and TrainConfig.from_dict(averaged.to_dict()) == averaged
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
 
 
 def test_progress_moves_batch_by_batch_with_an_eta(tmp_path):
