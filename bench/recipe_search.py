@@ -35,7 +35,7 @@ from audioclf.config import TrainConfig  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.prepare import Prepared, build  # noqa: E402
-from audioclf.store import Run  # noqa: E402
+from audioclf.store import Run, checksum_file  # noqa: E402
 from audioclf.train import train_at_once  # noqa: E402
 
 BASE = TrainConfig(model="logmel-cnn", epochs=100)
@@ -98,9 +98,12 @@ def keep_adopted(results: dict, root: Path, tar_path: Path) -> None:
     runs = [r["runs"][name] for r in results["stages"] if name in r["runs"]]
     run = Run(root / max(runs, key=lambda s: s["val_acc_mean"])["run"])
     tar_path.parent.mkdir(parents=True, exist_ok=True)
+    files = [run.config_file]
+    for fold in run.config.cv_folds:
+        files += [run.weights_file(fold), checksum_file(run.weights_file(fold)), run.history_file(fold)]
     with tarfile.open(tar_path, "w") as tar:
-        tar.add(run.path, arcname=run.name, filter=lambda m: None if m.name.endswith(("final.pt", "final.pt.sha256"))
-                else m)
+        for f in files:
+            tar.add(f, arcname=f"{run.name}/{f.relative_to(run.path)}")
 
 
 def main() -> None:
