@@ -57,11 +57,11 @@ def record(out: Path, key: str, entry: dict) -> None:
     out.write_text(json.dumps(results, indent=1) + "\n")
 
 
-def measure_ways(name: str, ways: dict) -> None:
+def measure_ways(name: str, ways: dict, args: argparse.Namespace | None = None) -> None:
     """The main of a bench that hears one run's clips altered in several ways (`ways`: name -> None for as is,
     or a function (waves (N, samples), PrepConfig) -> waves): validation and test ensemble per way, printed
-    and recorded in bench/<name>.json (the arguments of `run_parser`)."""
-    args = run_parser(name).parse_args()
+    and recorded in bench/<name>.json (`args`: those of `run_parser`, parsed here if not given)."""
+    args = args or run_parser(name).parse_args()
     run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config = run.config
     table: dict[str, dict] = {}

@@ -211,3 +211,19 @@ def test_recipe_search_adopts_only_a_setting_better_on_validation_in_every_seed(
     assert v["a"]["adopt"] and v["a"]["val_gain_points"] == pytest.approx(1.5)
     assert not v["b"]["adopt"]  # +1.25 on average, but worse in seed 1
     assert not verdict({"stages": results["stages"][:1]})["a"]["adopt"]  # one seed is not enough
+
+
+def test_background_bench_puts_the_same_other_sound_under_each_clip_at_the_asked_snr():
+    from bench.background import underneath
+
+    g = torch.Generator().manual_seed(0)
+    waves, pool = torch.randn(5, 16000, generator=g), torch.randn(3, 8000, generator=g) * 0.1
+    mixed = underneath(waves, pool, 10.0)
+    assert mixed.shape == waves.shape and mixed.dtype == waves.dtype
+    for i in range(5):
+        under = (mixed[i] - waves[i]).numpy()
+        other = np.resize(pool[(7 * i) % 3].numpy(), 16000)
+        assert np.allclose(under / np.abs(under).max(), other / np.abs(other).max(), atol=1e-4)  # the same sound
+        snr = 20 * np.log10(waves[i].pow(2).mean().sqrt().item() / np.sqrt(np.mean(under ** 2)))
+        assert snr == pytest.approx(10.0, abs=0.01)
+    assert torch.equal(underneath(waves, pool, 10.0), mixed)  # every run hears the same
