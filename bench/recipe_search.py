@@ -12,8 +12,13 @@ first run: a variant replaces the recipe if its mean validation accuracy over 2 
 
 The JSON is rewritten after every stage, so a run cut short keeps what it finished. `--keep DIR`: after every
 stage, the run the rule would ship so far (the adopted variant's seed with the better validation) is written
-there as adopted.tar, its best weights only (what `checkpoints/` ships). Needs torch alone, and soundfile to decode the
-clips (no librosa, scikit-learn or streamlit), so it runs on the lent GPU machines.
+there as adopted.tar, its best weights only (what `checkpoints/` ships). Needs torch alone, and soundfile to
+decode the clips (no librosa, scikit-learn or streamlit), so it runs on the lent GPU machines.
+
+Getting the clips there (2026-11-27): ESC-50's 170 MB of FLAC exceed one call's 64 MB, so they went in three
+ignored folders of 57 MB (`.gpudata/c0`..`c2`, the soundfile wheels in `.whl` with the first), one call each to the
+same warm machine, each copying its part to /tmp/esc50; `checkpoints/` was taken out of the index for those calls
+(`git rm -r --cached checkpoints`, then `git reset -- checkpoints`) so that it did not travel.
 """
 from __future__ import annotations
 
