@@ -147,3 +147,15 @@ def test_predict_a_folder_of_phone_recordings(esc10_dir, tmp_path, capsys):
         str(folder / "phone" / "dog.webm")]
     answers = [next(line for line in b.splitlines() if "ensemble:" in line).split()[1] for b in blocks]
     assert len(set(answers)) == 1, answers
+
+
+def test_a_configs_command_line_gives_the_config_back():
+    """What the app's job launcher relies on (`TrainConfig.to_args`, `audioclf.jobs`): every setting survives."""
+    from audioclf.cli import build_parser, config_from_args
+    from audioclf.config import TrainConfig
+
+    for config in (TrainConfig(model="transformer", heads=2),
+                   TrainConfig(model="logmel-cnn", epochs=7, lr=0.002, seed=3, ema=0.99, label_smoothing=0.1,
+                               augment="recipe-room", weight_decay=0.01, batch_size=16, cv_folds=(2, 3, 4))):
+        args = build_parser().parse_args(["train", *config.to_args()])
+        assert config_from_args(args) == config
