@@ -11,6 +11,7 @@ every run. Validation accuracy may be used to choose; the test fold's, through t
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -45,14 +46,10 @@ def main() -> None:
     ap = run_parser("background")
     ap.add_argument("--esc50", type=Path, required=True, help="ESC-50 folder: the other sounds")
     args = ap.parse_args()
-    pool: list[torch.Tensor] = []  # loaded once, at the rate of the run's clips
+    pool = functools.cache(lambda sr: others(args.esc50, sr))  # decoded once, at the rate of the run's clips
 
     def at(snr_db: float):
-        def change(w: torch.Tensor, prep) -> torch.Tensor:
-            if not pool:
-                pool.append(others(args.esc50, prep.sample_rate))
-            return underneath(w, pool[0], snr_db)
-        return change
+        return lambda w, prep: underneath(w, pool(prep.sample_rate), snr_db)
 
     measure_ways("background", {"as is": None, "+ other sound, 10 dB SNR": at(10.0),
                                 "+ other sound, 0 dB SNR": at(0.0)}, args)
