@@ -98,6 +98,17 @@ def best_per_label(runs: list[Run]) -> list[Run]:
     return sorted((best(g) for g in groups.values()), key=model_sort_key)
 
 
+def compare_defaults(runs: list[Run], data: str | None = None, k: int = 5) -> list[Run]:
+    """Compare's first choice: the best run trained on `data` (the class set the app has chosen, e.g.
+    "esc10": the model Predict answers with), then the best run of each other model on the same classes,
+    in model order (the report's CNN and transformers), `k` runs in all. All runs if none is on `data`."""
+    same = [r for r in runs if class_set(r) == data] or runs
+    if not same:
+        return []
+    first = best(same)
+    return [first] + [r for r in best_per_label(same) if r != first][:k - 1]
+
+
 def predict_choices(root: Path | None = None, data: str | None = None) -> list[Run]:
     """The runs a prediction can use, in the order the app offers them: the default run (`default_run`,
     for the data named `data` when there is one) first, then the other runs with weights, fully

@@ -13,17 +13,36 @@ TEST_FOLD = TrainConfig().test_fold  # the default config's; each run records it
 
 st.title("audioclf: environmental sound classification")
 st.markdown(
-    "Classify short everyday sounds (a dog barking, rain, a chainsaw...) with two small neural networks "
-    "that read raw audio: a **CNN** and a **CNN + transformer**. Each model is trained with cross-validation: "
-    f"**fold {TEST_FOLD}** is held out as the test set, and each of the other folds serves once as the validation set, "
-    "so every configuration gives one model per validation fold plus their **ensemble**.")
-steps = st.columns(5)
+    "Classify everyday sounds (a dog barking, rain, a chainsaw, a clock ticking...) in your own recordings, and "
+    "train, compare and look inside the small neural networks that do it. Each model is trained with "
+    f"cross-validation: **fold {TEST_FOLD}** is held out as the test set, and each of the other folds serves once "
+    "as the validation set, so every configuration gives one model per validation fold plus their **ensemble**.")
+
+
+def default_model_line(data: str) -> str | None:
+    """Which model Predict answers with for `data`'s classes, and how often it is right on its test fold."""
+    try:
+        run = runs.default_run(data=data)
+    except FileNotFoundError:
+        return None
+    res = run.results() or {}
+    acc = res.get("ensemble", {}).get("accuracy")
+    where = "out of fold" if runs.cross_validated(res) else f"on test fold {res.get('test_fold', TEST_FOLD)}"
+    right = f": its fold models together are right on **{acc:.1%}** of the clips {where}" if acc is not None else ""
+    shown = {"esc10": "ESC-10", "esc50": "ESC-50"}.get(data, data)
+    return (f"**Predict** answers {shown}'s classes with the best trained model, `{run.config.label}` "
+            f"(`{run.name}`, chosen by validation accuracy){right}.")
+
+
+steps = st.columns(4) + st.columns(4)
 for col, (page, label, icon, text) in zip(steps, [
-        ("pages/clips.py", "Clips", ":material/library_music:", "listen to the data and see what the models see"),
-        ("pages/train.py", "Train", ":material/model_training:", "train a model in the background"),
+        ("pages/predict.py", "Predict", ":material/hearing:", "classify a recording you upload or record"),
+        ("pages/listen.py", "Listen", ":material/mic:", "classify the microphone, live"),
+        ("pages/teach.py", "Teach", ":material/school:", "a model for your own sounds, from a few clips each"),
         ("pages/compare.py", "Compare", ":material/compare_arrows:", "accuracy tables, curves, confusion, ROC"),
         ("pages/attention.py", "Attention", ":material/visibility:", "where the transformer listens"),
-        ("pages/predict.py", "Predict", ":material/hearing:", "classify your own recording")]):
+        ("pages/train.py", "Train", ":material/model_training:", "train a model in the background"),
+        ("pages/clips.py", "Clips", ":material/library_music:", "listen to the data and see what the models see")]):
     with col:
         st.page_link(page, label=label, icon=icon)
         st.caption(text)
@@ -94,6 +113,9 @@ if ds is None:
     with right:
         folder_form()
 else:
+    line = default_model_line(ds.name)
+    if line:
+        st.success(line, icon=":material/verified:")
     c = st.columns(4)
     c[0].metric("clips", len(ds))
     c[1].metric("classes", len(ds.classes))
@@ -109,12 +131,14 @@ else:
     with right:
         table = ui.as_table([{"class": k, **{f"fold {f}": v.get(f, 0) for f in ds.folds},
                               "total": sum(v.values())} for k, v in counts.items()])
-        st.dataframe(table, hide_index=True)
+        st.dataframe(table, hide_index=True, column_config={  # narrow counts: the total stays in view
+            c: st.column_config.NumberColumn(width="small") for c in table.columns if c != "class"})
 
 st.header("Models")
-st.markdown("Both read the raw 16 kHz waveform: 5 s cut into **9 one-second windows** with 50 % overlap, "
-            "stacked end to end. The transformer's parameter count is the same for 1, 2 and 4 heads "
-            "(the heads split the same width).")
+st.markdown("The recipe's models (`logmel-…`) compute a log-mel spectrogram inside the model, so a checkpoint "
+            "carries its front end; the course report's (`cnn`, `transformer-…`) read the raw 16 kHz waveform: 5 s "
+            "cut into **9 one-second windows** with 50 % overlap, stacked end to end. A transformer's parameter "
+            "count is the same for 1, 2 and 4 heads (the heads split the same width).")
 st.dataframe(ui.as_table(model_rows(len(ds.classes) if ds else 10)), hide_index=True,
              column_config={"trainable parameters": st.column_config.NumberColumn(format="localized")})
 

@@ -95,6 +95,14 @@ def check_overview(at, data, runs):
         assert at.button(key="use_folder")
         # Without data the model table is for ESC-10's 10 classes: the report's parameter count.
         assert 540_682 in table_with(at, "trainable parameters")["trainable parameters"].tolist()
+    if data and runs:  # which model Predict uses, and its test figure from the run's results
+        from audioclf import runs as runs_
+
+        best = runs_.default_run(data="data")
+        line = texts(at, "success")
+        assert f"`{best.name}`" in line and f"{best.results()['ensemble']['accuracy']:.1%}" in line
+    elif data:
+        assert "answers" not in texts(at, "success")
     if runs:
         assert sorted(table_with(at, "folds done")["model"]) == ["cnn", "transformer-1h", "transformer-2h",
                                                                  "transformer-4h"]

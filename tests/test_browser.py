@@ -285,3 +285,25 @@ def test_a_page_url_opened_first_on_a_fresh_server_goes_through_the_app(page, tm
             links = pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
             assert [t.split("\n")[-1] for t in links] == titles, links
             context.close()
+
+
+def test_the_first_visit_after_a_start_shows_the_apps_menu_at_once(page, tmp_path):
+    """The first visit after a server start imports torch (2-4 s). app.py builds its menu before that, so the
+    browser never shows the pages/ folder's file names ("app", "attention", ...) as the menu meanwhile."""
+    data = appdata.build(tmp_path / "appdata")
+    titles = [title for _, title, _ in PAGES]
+    with streamlit_server(data.env(), tmp_path / "streamlit.log") as url:
+        context = page.context.browser.new_context()
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        menus = []  # every menu seen until the Overview's heading shows
+        deadline = time.time() + 60
+        while not pg.get_by_role("heading", name=PAGES[0][2]).count() and time.time() < deadline:
+            links = pg.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            if links and (not menus or menus[-1] != links):
+                menus.append(links)
+            pg.wait_for_timeout(50)
+        context.close()
+    assert menus, "no menu before the Overview's heading"
+    assert all([t.split("\n")[-1] for t in links] == titles for links in menus), menus

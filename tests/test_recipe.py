@@ -186,8 +186,8 @@ def test_the_recipe_trains_through_the_registry_and_predicts_short_and_long(tmp_
     assert np.isfinite(thirty["over_time"]["ensemble"]).all()
 
 
-def fake_run(root, epochs: int, val_acc: float, folds=(2, 3)) -> Run:
-    config = TrainConfig(model="cnn", epochs=epochs, cv_folds=folds, dataset_id="d")
+def fake_run(root, epochs: int, val_acc: float, folds=(2, 3), model: str = "cnn", data: str = "d") -> Run:
+    config = TrainConfig(model=model, epochs=epochs, cv_folds=folds, dataset_id=data)
     run = Run.of(config, root)
     run.write_config(config)
     for f in folds:
@@ -222,6 +222,21 @@ def test_a_folder_taught_from_a_few_clips_is_the_default_only_for_its_own_data(t
     assert runs.predict_choices(tmp_path, data="mysounds")[0] == fresh(taught)
     with pytest.raises(FileNotFoundError, match="no trained run on esc50"):
         runs.default_run(tmp_path, data="esc50")
+
+
+def test_compare_shows_the_best_model_for_the_chosen_classes_then_the_others(tmp_path):
+    report_cnn = fake_run(tmp_path, 100, 0.60, data="esc10-a")
+    report_tr = fake_run(tmp_path, 100, 0.83, model="transformer", data="esc10-a")
+    recipe = fake_run(tmp_path, 100, 0.95, model="logmel-cnn", data="esc10-a")
+    fake_run(tmp_path, 2, 0.40, model="logmel-cnn", data="esc10-a")  # the newest, a quick experiment: not shown
+    esc50 = fake_run(tmp_path, 100, 0.82, model="logmel-cnn", data="esc50-b")
+    every = runs.evaluated(tmp_path)
+    names = lambda rs: [r.name for r in rs]  # noqa: E731
+    assert names(runs.compare_defaults(every, "esc10")) == names([recipe, report_cnn, report_tr])
+    assert names(runs.compare_defaults(every, "esc10", k=2)) == names([recipe, report_cnn])
+    assert names(runs.compare_defaults(every, "esc50")) == names([esc50])  # not ESC-10's runs
+    assert names(runs.compare_defaults(every, "mysounds"))[0] == recipe.name  # no run on it: all runs' best
+    assert runs.compare_defaults([], "esc10") == []
 
 
 @pytest.mark.integration
