@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3, m4a, webm, amr, ...), or folders of them")
     pr.add_argument("--run", type=Path, help="run folder (default: the best complete run, by validation accuracy, "
                     "of --data-name), or an exported .onnx file")
+    pr.add_argument("--timeline", action="store_true",
+                    help="for a recording longer than one clip, also print what each 5 s window heard")
     pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
     pr.add_argument("--onnx", type=Path, help="an exported model (`export`) to run with onnxruntime instead of torch")
     pr.add_argument("--precision", choices=["auto", "fp32"], default="auto",
@@ -370,6 +372,8 @@ def cmd_predict(args) -> int:
             spans = ", ".join(f"{s:g}–{min(s + ot['clip_s'], res['duration_s']):g} s" for s in loud)
             print(f"  {'windows':>9}: {len(loud)} of {len(ot['start_s'])} are within {LOUD_DB:g} dB of the loudest "
                   f"and make the answer: {spans}")
+            if args.timeline:
+                _print_timeline(res, args.top_k)
         for name, proba in [*res["per_model"].items(), ("ensemble", res["ensemble"])]:
             tops = ", ".join(f"{c} {p:.2f}" for c, p in top_k(proba, res["classes"], args.top_k))
             print(f"  {name:>9}: {tops}")
@@ -384,6 +388,18 @@ def cmd_predict(args) -> int:
         _write_csv(args.csv, rows, ["file", "seconds", "answer", "probability", "top", "error"])
         print(f"\nwrote {len(rows)} rows to {args.csv}")
     return status
+
+
+def _print_timeline(res: dict, k: int) -> None:
+    """What each window of a long recording heard: its span, level, the ensemble's top classes, and '*' where
+    the window is loud enough to count towards the answer."""
+    from .inference import top_k
+
+    ot = res["over_time"]
+    for start, level, loud, proba in zip(ot["start_s"], ot["level_db"], ot["loud"], ot["ensemble"]):
+        span = f"{start:g}–{min(start + ot['clip_s'], res['duration_s']):g} s"
+        tops = ", ".join(f"{c} {p:.2f}" for c, p in top_k(proba, res["classes"], k))
+        print(f"  {'*' if loud else ' '} {span:>13} {level:6.1f} dB  {tops}")
 
 
 def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -437,17 +453,26 @@ def cmd_info(args) -> int:
             n = count_parameters(build_model(model_config(name, 10, **opts)))
             label = spec.label(name, opts)
             print(f"  {label:<22} {n:>9,} parameters  lr {spec.lr:g}  {spec.description}")
+    from .runs import defaults, validation_accuracy
+
     runs = store.list_runs(args.checkpoints)
     print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}")
+    width = max([28, *(len(r.name) for r in runs)])
     for run in runs:
         try:
             cfg = run.config
         except UserError as e:
-            print(f"  {run.name:<28} unreadable: {e}")
+            print(f"  {run.name:<{width}} unreadable: {e}")
             continue
         acc = (run.results() or {}).get("summary", {}).get("accuracy")
         accs = f"test acc {acc['mean']:.3f} ± {acc['std']:.3f}" if acc else "not evaluated"
-        print(f"  {run.name:<28} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}")
+        print(f"  {run.name:<{width}} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}")
+    chosen = defaults(args.checkpoints)
+    if chosen:
+        print("\npredict's default run for each class set (the best by validation accuracy, never by test; "
+              "--data-name NAME picks the set, --run any run):")
+        for name, run in chosen.items():
+            print(f"  {name:<10} {run.name:<{width}} validation acc {validation_accuracy(run):.3f}")
     return 0
 
 

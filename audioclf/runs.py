@@ -83,6 +83,12 @@ def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] |
     return best(candidates)
 
 
+def defaults(root: Path | None = None) -> dict[str, Run]:
+    """`default_run` of each class set that has an evaluated run ("esc10", "esc50", a folder's name)."""
+    sets = sorted({class_set(r) for r in evaluated(root)})
+    return {name: default_run(root, data=name) for name in sets}
+
+
 def best(runs: list[Run]) -> Run:
     """Complete runs first, then the best by validation accuracy (never test); ties: the first given
     (the newest, for runs given newest first)."""

@@ -36,6 +36,10 @@ HEAD = "head."  # the layer that is replaced: a model that can be taught names i
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,39}")  # a class or folder name a person types
 CLIP_SECONDS = (0.2, 30.0)  # a teaching clip is one sound, not a recording session
+# Written into each collection folder that teaching makes: only such a folder gets clips added or classes removed
+# from a browser, so a collection named like a dataset ("esc50") can never write into it or delete its audio/.
+COLLECTION_MARK = ".audioclf-collection"
+CLIP_FILE = re.compile(r"[0-9a-f]{12}\.wav")  # how `add_clip` names what it stores
 
 
 def source_run(name: str, root: Path | None = None) -> Run:
@@ -189,6 +193,37 @@ def check_name(text: str, what: str) -> str:
     return name
 
 
+def collection_folder(root: Path, name: str) -> Path:
+    """The folder of the collection `name` under `root`: a new one, or one that teaching made (marked, or, from
+    before the mark, holding only class folders of clips as `add_clip` names them). Any other folder, such as a
+    downloaded ESC-50 or a dataset of one's own, is refused with a UserError, so it is never written to."""
+    from .data import FOLDS_FILE
+
+    folder = root / check_name(name, "collection name")
+    if not folder.exists() or (folder / COLLECTION_MARK).is_file():
+        return folder
+    try:
+        entries = list(folder.iterdir())
+        made_here = folder.is_dir() and all(
+            e.name == FOLDS_FILE if e.is_file() else e.is_dir() and all(CLIP_FILE.fullmatch(f.name) for f in e.iterdir())
+            for e in entries)
+    except OSError:
+        made_here = False
+    if not made_here:
+        raise UserError(f"{folder}: this folder exists and was not made by teaching (a dataset?), so it is left "
+                        "as it is; choose another collection name")
+    return folder
+
+
+def remove_class(folder: Path, label: str) -> None:
+    """Delete a class and its clips from a collection (`collection_folder`)."""
+    import shutil
+
+    if not (folder / COLLECTION_MARK).is_file():
+        raise UserError(f"{folder}: not a collection made by teaching; nothing removed")
+    shutil.rmtree(folder / check_name(label, "class name"))
+
+
 def add_clip(folder: Path, label: str, data: bytes, name: str) -> Path:
     """Decode an uploaded or recorded clip and store it as `folder/label/<hash>.wav` (mono, 16-bit,
     its own rate): the upload's bytes and name are never written as they came. A clip already there
@@ -214,6 +249,7 @@ def add_clip(folder: Path, label: str, data: bytes, name: str) -> Path:
     digest = hashlib.sha256(mono.tobytes()).hexdigest()[:12]
     path = folder / label / f"{digest}.wav"
     path.parent.mkdir(parents=True, exist_ok=True)
+    (folder / COLLECTION_MARK).touch()
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         sf.write(tmp, mono, sr, subtype="PCM_16", format="WAV")

@@ -281,11 +281,13 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
             best = {"val_acc": val_acc, "val_loss": val_loss, "epoch": epoch, "state_dict": _cpu_state(kept)}
         if dist.is_main and (device.type != "cuda" or time.time() - last_saved >= RESUME_EVERY_S):
             last_saved = time.time()
-            run.save_resume(fold, {"model": _cpu_state(model), "optimizer": opt.state_dict(),
-                                   "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                                   "history": history, "best": best,
-                                   **({"schedule": sched.state_dict()} if sched is not None else {}),
-                                   **({"ema": _cpu_state(ema)} if ema is not None else {})})
+            resume = {"model": _cpu_state(model), "optimizer": opt.state_dict(),
+                      "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                      "history": history, "best": best,
+                      **({"schedule": sched.state_dict()} if sched is not None else {}),
+                      **({"ema": _cpu_state(ema)} if ema is not None else {})}
+            with exclusive() if device.type == "cuda" else contextlib.nullcontext():  # saving reads the optimizer's
+                run.save_resume(fold, resume)                                          # GPU tensors back, as above
         if dist.is_main:
             run.write_history(fold, history)
         bar.update(1)
@@ -453,8 +455,16 @@ def validate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainCo
         return evaluate_loss(model, x, y, config)
 
 
+def _on_cuda(tensors) -> bool:
+    return any(t.is_cuda for t in tensors if isinstance(t, torch.Tensor))
+
+
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}  # as saved always
+    """The model's tensors copied to the CPU (as saved always). On a GPU this reads back, as validation does, so it
+    waits for another fold model's graph capture the same way (`validate`)."""
+    state = model.state_dict()
+    with exclusive() if _on_cuda(state.values()) else contextlib.nullcontext():
+        return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:

@@ -1,6 +1,4 @@
 """Teach: your own sounds from a few clips each, on top of a shipped model's trunk; then try the result."""
-import shutil
-
 import numpy as np
 import streamlit as st
 
@@ -29,7 +27,7 @@ name = st.text_input("Your collection", ui.remembered("teach_name", None, "mysou
                      on_change=ui.remember, args=("teach_name",), max_chars=40,
                      help="A folder of that name under the data folder, one sub-folder per class.")
 try:
-    folder = data_roots()[0] / teach.check_name(name, "collection name")
+    folder = teach.collection_folder(data_roots()[0], name)
 except UserError as e:
     st.error(str(e))
     st.stop()
@@ -83,8 +81,12 @@ if counts:
     with st.expander("Remove a class"):
         gone = st.selectbox("Class to remove", known, key="teach_remove")
         if st.button("Remove it and its clips", key="teach_remove_go"):
-            shutil.rmtree(folder / teach.check_name(gone, "class name"))
-            st.rerun()
+            try:
+                teach.remove_class(folder, gone)
+            except (UserError, OSError) as e:
+                st.error(f"Could not remove {gone}: {e}")
+            else:
+                st.rerun()
 
 st.subheader("2 · Teach")
 missing = teach.readiness(counts)

@@ -4,7 +4,7 @@ import torch
 
 import ui
 from audioclf import jobs, plots, runs
-from audioclf.config import TrainConfig
+from audioclf.config import REPORT_TRAINING, TrainConfig
 from audioclf.errors import UserError
 from audioclf.models import MODELS
 
@@ -24,6 +24,8 @@ st.markdown(
     "and a configuration that is already trained is loaded instead of trained again.")
 
 ds, err = ui.dataset_or_error()
+# The form starts on the recipe (the shipped default models are trained with it); the report's models are a choice.
+DEFAULT_MODEL = "logmel-cnn"
 
 
 def launch_form() -> None:
@@ -41,7 +43,7 @@ def launch_form() -> None:
         keep = {"on_change": ui.remember}
         names = list(MODELS)
         model = c[0].selectbox("Model", names, key="train_model", args=("train_model",), **keep,
-                               index=names.index(ui.remembered("train_model", names, names[0])),
+                               index=names.index(ui.remembered("train_model", names, DEFAULT_MODEL)),
                                help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
         spec = MODELS[model]
         options = {}
@@ -54,9 +56,11 @@ def launch_form() -> None:
         if not spec.options:
             c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
                            help=f"The {model} model has no options of its own.")
-        epochs = c[2].number_input("Epochs", 1, 1000, ui.remembered_int("train_epochs", 1, 1000, 100),
-                                   key="train_epochs", args=("train_epochs",), **keep,
-                                   help="The report trains 100 epochs per fold.")
+        model_epochs = spec.training.get("epochs", REPORT_TRAINING["epochs"])  # as `train --model` gives
+        epochs = c[2].number_input("Epochs", 1, 1000, ui.remembered_int(f"train_epochs_{model}", 1, 1000, model_epochs),
+                                   key=f"train_epochs_{model}", args=(f"train_epochs_{model}",), **keep,
+                                   help=f"Per fold model; the {model} model's default is {model_epochs} (the report "
+                                        f"trains its models {REPORT_TRAINING['epochs']}).")
         lr_choices = sorted(set(LR_CHOICES) | {spec.lr}, reverse=True)
         lr = c[3].selectbox("Learning rate", lr_choices, key=f"train_lr_{model}", format_func="{:g}".format,
                             index=lr_choices.index(ui.remembered(f"train_lr_{model}", lr_choices, spec.lr)),

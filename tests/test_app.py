@@ -173,13 +173,17 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     address) starts from them; a value that is no longer valid falls back to the default."""
     use(data=True, runs=False)
     at = open_page("train")
-    at.number_input(key="train_epochs").set_value(7).run()
+    assert at.selectbox(key="train_model").value == "logmel-cnn"  # the recipe, with its own epochs
+    assert at.number_input(key="train_epochs_logmel-cnn").value == 120
     at.selectbox(key="train_model").set_value("transformer").run()
+    assert at.number_input(key="train_epochs_transformer").value == 100  # the report's
+    at.number_input(key="train_epochs_transformer").set_value(7).run()
     at.selectbox(key="train_transformer_heads").set_value(2).run()
     at.multiselect(key="train_folds").set_value([3, 5]).run()
-    saved = {k: at.query_params[k] for k in ("train_epochs", "train_model", "train_transformer_heads", "train_folds")}
+    keys = ("train_epochs_transformer", "train_model", "train_transformer_heads", "train_folds")
+    saved = {k: at.query_params[k] for k in keys}
     flat = {k: v if isinstance(v, str) else v[0] for k, v in saved.items()}  # AppTest keeps lists of values
-    assert flat == {"train_epochs": "7", "train_model": "transformer", "train_transformer_heads": "2",
+    assert flat == {"train_epochs_transformer": "7", "train_model": "transformer", "train_transformer_heads": "2",
                     "train_folds": "3,5"}
 
     reloaded = AppTest.from_file(str(APP), default_timeout=120)
@@ -187,7 +191,7 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     reloaded.run()
     reloaded.switch_page("pages/train.py").run()
     assert not reloaded.exception, [e.value for e in reloaded.exception]
-    assert reloaded.number_input(key="train_epochs").value == 7
+    assert reloaded.number_input(key="train_epochs_transformer").value == 7
     assert reloaded.selectbox(key="train_model").value == "transformer"
     assert reloaded.selectbox(key="train_transformer_heads").value == 2
     assert reloaded.multiselect(key="train_folds").value == [3, 5]
@@ -642,7 +646,8 @@ def status_of(at: AppTest) -> str:
 def test_train_launch_follow_cancel_resume_done(use):
     store_dir = use(data=True, runs=False)
     at = open_page("train")
-    at.number_input(key="train_epochs").set_value(1)
+    at.selectbox(key="train_model").set_value("cnn").run()  # the report's: the test store's configs
+    at.number_input(key="train_epochs_cnn").set_value(1)
     at.multiselect(key="train_folds").set_value([2])
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -75,9 +75,16 @@ def test_train_predict_info_end_to_end(tmp_path, capsys):
     assert "windows: 2 of 2 are within 3 dB of the loudest and make the answer: 0–5 s, 2.5–7 s" in captured.out
     assert "empty.wav: the file is empty" in captured.err and "junk.wav: cannot decode audio" in captured.err
     assert "Traceback" not in captured.err
+    assert main(["predict", str(good), "--checkpoints", str(ck), "--top-k", "1", "--timeline"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if " dB  " in ln]  # one per window
+    assert [ln.split()[:2] for ln in lines] == [["*", "0–5"], ["*", "2.5–7"]]
     assert main(["info", "--checkpoints", str(ck)]) == 0
     info = capsys.readouterr().out
     assert "540,682" in info and "cached runs" in info and "folds [2]" in info
+    from audioclf.store import list_runs
+
+    run = list_runs(ck)[0].name
+    assert "default run for each class set" in info and f"  tiny       {run} " in info  # what predict uses
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "download"])

@@ -13,7 +13,7 @@ from audioclf import teach
 from audioclf.cli import main
 from audioclf.config import PrepConfig, TrainConfig
 from audioclf.data import open_dataset
-from audioclf.errors import ConfigError
+from audioclf.errors import ConfigError, UserError
 from audioclf.models import build_model, model_config
 from audioclf.prepare import prepare
 from audioclf.store import Run
@@ -237,3 +237,55 @@ def test_a_teaching_clip_must_hold_one_sound_not_a_recording_session(tmp_path):
     path = teach.add_clip(tmp_path, "rain", wav(2.0), "ok.wav")
     assert sf.info(path).channels == 1 and sf.info(path).duration == pytest.approx(2.0)
     assert teach.add_clip(tmp_path, "rain", wav(2.0), "again.wav") == path  # the same audio is kept once
+
+
+def test_teaching_writes_only_into_collections_it_made(tmp_path):
+    """A collection named like a dataset next to it (the downloaded ESC-50, one's own folder of sounds) is refused:
+    teaching would add clips to it, and "Remove a class" would delete its audio/ folder."""
+    import appdata
+
+    esc50 = tmp_path / "esc50"
+    (esc50 / "meta").mkdir(parents=True)
+    (esc50 / "meta" / "esc50.csv").write_text("filename,fold,target,category\n")
+    (esc50 / "audio").mkdir()
+    (esc50 / "audio" / "1-100032-A-0.wav").write_bytes(appdata.wav_bytes())
+    own = tmp_path / "mine" / "dog"
+    own.mkdir(parents=True)
+    (own / "bark.wav").write_bytes(appdata.wav_bytes())
+    for name in ("esc50", "mine"):
+        with pytest.raises(UserError, match=f"{name}: this folder exists and was not made by teaching"):
+            teach.collection_folder(tmp_path, name)
+    with pytest.raises(UserError, match="not a collection made by teaching"):
+        teach.remove_class(esc50, "audio")
+    assert (esc50 / "audio" / "1-100032-A-0.wav").is_file()
+
+    new = teach.collection_folder(tmp_path, "mysounds")  # not there yet: made by the first clip
+    teach.add_clip(new, "whistle", appdata.wav_bytes(2500.0), "w.wav")
+    teach.add_clip(new, "hum", appdata.wav_bytes(200.0), "h.wav")
+    assert teach.collection_folder(tmp_path, "mysounds") == new
+    teach.remove_class(new, "hum")
+    assert teach.clip_counts(new) == {"whistle": 1}
+
+    old = tmp_path / "older"  # made by teaching before collections were marked
+    teach.add_clip(old, "rain", appdata.wav_bytes(), "r.wav")
+    (old / teach.COLLECTION_MARK).unlink()
+    (old / "audioclf_folds.csv").write_text("file,fold\n")
+    assert teach.collection_folder(tmp_path, "older") == old
+
+
+def test_the_teach_page_refuses_a_collection_named_like_a_dataset(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    esc50 = tmp_path / "data" / "esc50"
+    (esc50 / "audio").mkdir(parents=True)
+    (esc50 / "audio" / "1-100032-A-0.wav").write_bytes(b"RIFF")
+    monkeypatch.chdir(tmp_path)  # the data folder is ./data
+    monkeypatch.delenv("AUDIOCLF_DATA_ROOTS", raising=False)
+    monkeypatch.delenv("AUDIOCLF_DATA", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("pages/teach.py").run()
+    at.text_input(key="teach_name").set_value("esc50").run()
+    assert not at.exception
+    assert "esc50: this folder exists and was not made by teaching" in "\n".join(e.value for e in at.error)
+    assert not at.get("selectbox") or "teach_remove" not in [s.key for s in at.selectbox]
+    assert sorted(p.name for p in esc50.rglob("*")) == ["1-100032-A-0.wav", "audio"]
