@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from . import store
-from .data import Dataset
+from .data import Clip, Dataset
 from .errors import UserError
 from .models import MODELS, build_model, count_parameters, model_config
 from .report import fold_rows
@@ -60,6 +60,23 @@ def validation_accuracy(run: Run) -> float:
 def class_set(run: Run) -> str:
     """The name of the data a run was trained on: "esc10", "esc50", or a class folder's name."""
     return run.config.dataset_id.rsplit("-", 1)[0]
+
+
+def test_clips_of(run: Run, dataset: Dataset) -> list[Clip]:
+    """`dataset`'s clips that are `run`'s test clips (its results' `test_names`, matched by name without the
+    extension, and by class), in the run's order; [] unless every one of them is there. So the 16 kHz FLAC
+    copy or the downloaded 44.1 kHz WAV of ESC-50 offers the test clips of a run trained on ESC-10's OGG
+    originals (same recordings, names and folds; other bytes, so another data fingerprint), and a clip the run
+    trained on is never offered as a test clip."""
+    res = run.results() or {}
+    names, truth, classes = res.get("test_names") or [], res.get("y_true") or [], res.get("classes") or []
+    if not names or len(truth) != len(names) or list(dataset.classes) != list(classes):
+        return []
+    by_stem = {c.path.stem: c for c in dataset.clips}
+    found = [by_stem.get(Path(n).stem) for n in names]
+    if any(c is None or c.label != int(t) for c, t in zip(found, truth)):
+        return []
+    return found
 
 
 def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] | None = None,

@@ -60,18 +60,18 @@ fold = c[1].selectbox("Model", ([ENSEMBLE] if len(folds) > 1 else []) + folds, k
                       else f"fold {f} model (validated on fold {f})")
 
 ds, _ = ui.dataset_or_error()
-same_data = ds is not None and ds.fingerprint() == cfg.dataset_id
+test_clips = runs.test_clips_of(run, ds) if ds is not None else []  # any release of the same clips will do
+same_data = bool(test_clips)
 sources = (["test"] if same_data else []) + ["upload"]
 source = st.radio("Clip", sources, horizontal=True, key="att_source",
                   format_func={"test": f"a test clip (fold {cfg.test_fold}, never trained on)",
                                "upload": "upload a clip"}.get)
 if not same_data:
-    st.caption(f"Test clips need the data this run was trained on (`{cfg.dataset_id}`) chosen in the sidebar; "
-               "you can upload a clip instead.")
+    st.caption(f"Test clips need the data this run was trained on (`{cfg.dataset_id}`, or another copy of the same "
+               "clips, such as ESC-50's download for an ESC-10 run) chosen in the sidebar; you can upload a clip instead.")
 
 true_class = None
 if source == "test":
-    test_clips = [clip for clip in ds.clips if clip.fold == cfg.test_fold]
     i = st.selectbox("Test clip", range(len(test_clips)), key="att_clip",
                      format_func=lambda k: f"{test_clips[k].path.name} ({ds.classes[test_clips[k].label]})")
     clip = test_clips[i]

@@ -1,4 +1,6 @@
 """Compare: per-fold tables, training curves, confusion matrices, ROC and per-class scores of trained runs."""
+from pathlib import Path
+
 import streamlit as st
 
 import ui
@@ -32,8 +34,10 @@ cfg = {r.name: r.config for r in chosen_runs}
 res = {r.name: r.results() for r in chosen_runs}
 
 datasets = {c.dataset_id for c in cfg.values()}
-if len(datasets) > 1:
-    st.warning(f"These runs were trained on different data ({', '.join(sorted(datasets))}): their test folds differ.")
+tested_on = {frozenset(Path(n).stem for n in r.get("test_names") or []) for r in res.values()}  # the same clips?
+if len(tested_on) > 1:
+    st.warning(f"These runs were trained on different data ({', '.join(sorted(datasets))}) and tested on different "
+               "clips: compare their figures with that in mind.")
 
 tab_table, tab_curves, tab_detail = st.tabs(["Per-fold table", "Training curves", "Confusion, ROC, per class"])
 

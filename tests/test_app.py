@@ -275,6 +275,7 @@ def check_compare(at, data, runs):
         assert "Comparing needs at least one trained and evaluated run" in texts(at, "info")
         return
     assert len(at.multiselect(key="compare_runs").value) == 4
+    assert "tested on different clips" not in texts(at, "warning")  # one dataset: the same test clips
     summary = table_with(at, "ensemble accuracy")
     assert len(summary) == 4
     one_fold = summary["folds"] == 1  # the 1- and 2-head runs: one value, no "± 0.000"
@@ -285,6 +286,27 @@ def check_compare(at, data, runs):
     assert charts(at) >= 4 + 1 + 3  # curves per run, side by side, confusion + ROC + per class
     at.selectbox(key="detail_run").set_value(at.selectbox(key="detail_run").options[-1]).run()
     assert not at.exception
+
+
+def test_attention_offers_the_test_clips_from_another_copy_of_the_same_data(use, app_data, tmp_path, monkeypatch):
+    """Another copy of the clips (ESC-50's download for a run trained on ESC-10's originals: other bytes, so
+    another fingerprint) holds the same test clips; a copy that lacks one of them does not offer them."""
+    import shutil
+
+    use(data=True, runs=True)
+    copy = tmp_path / "copy"
+    shutil.copytree(app_data.data, copy)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(copy))
+    at = open_page("attention")
+    assert at.radio(key="att_source").options[0].startswith("a test clip")
+    names = [o.split(" (")[0] for o in at.selectbox(key="att_clip").options]
+    assert len(names) == 6  # fold 1's clips: 2 per class
+    short = tmp_path / "short"
+    shutil.copytree(app_data.data, short)
+    next(short.rglob(names[-1])).unlink()
+    monkeypatch.setenv("AUDIOCLF_DATA", str(short))
+    at = open_page("attention")
+    assert at.radio(key="att_source").options == ["upload a clip"]
 
 
 def check_attention(at, data, runs):

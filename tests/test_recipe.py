@@ -268,3 +268,20 @@ def test_mixup_draws_on_the_cpu_what_the_shipped_runs_drew():
     perm = torch.randperm(8)
     assert torch.equal(out, lam * wave + (1 - lam) * wave[perm])
     assert torch.equal(mixed, lam * target + (1 - lam) * target[perm])
+
+
+def test_a_runs_test_clips_are_found_in_another_copy_of_its_data(tmp_path):
+    from audioclf.data import Clip, Dataset
+
+    run = fake_run(tmp_path, 100, 0.9)
+    res = run.results()
+    run.write_results({**res, "classes": ["a", "b"], "test_names": ["1-1-A-0.ogg", "1-2-A-1.ogg"], "y_true": [0, 1]})
+
+    def data(files: dict[str, int], classes=("a", "b")) -> Dataset:
+        return Dataset("esc10", tmp_path, classes, tuple(Clip(tmp_path / f, label, 1) for f, label in files.items()))
+
+    same = data({"1-1-A-0.wav": 0, "1-2-A-1.wav": 1, "2-3-A-0.wav": 0})  # the download: wav, not ogg
+    assert [c.path.name for c in runs.test_clips_of(run, same)] == ["1-1-A-0.wav", "1-2-A-1.wav"]
+    assert runs.test_clips_of(run, data({"1-1-A-0.wav": 0})) == []  # one is missing
+    assert runs.test_clips_of(run, data({"1-1-A-0.wav": 0, "1-2-A-1.wav": 0})) == []  # another class
+    assert runs.test_clips_of(run, data({"1-1-A-0.wav": 0, "1-2-A-1.wav": 1}, ("b", "a"))) == []  # other classes
