@@ -13,9 +13,17 @@ from .config import PrepConfig
 
 
 def to_mono(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(channels, samples) -> (samples,) by averaging the channels."""
+    """(channels, samples) -> (samples,): the loudest channel, not their mean.
+
+    The mean cancels what is out of phase between the channels and comb-filters two microphones a little
+    apart: the default model was right on 10 % of ESC-10's test clips with one channel inverted and on 77.5 %
+    with one channel 1 ms late, against 95 % either way with the loudest channel, which is the same on mono
+    and dual-mono input (bench/robustness.py, docs/results.md). A recording read block by block takes each
+    block's loudest channel."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
-    return wave.mean(dim=0) if wave.ndim == 2 else wave
+    if wave.ndim != 2:
+        return wave
+    return wave[int(wave.square().mean(dim=1).argmax())]
 
 
 def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:

@@ -46,8 +46,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUDIOCLF_CACHE", Path.home() / ".cache" / "audioclf")).expanduser()
 
 
+PREPARED_FORMAT = 2  # 2: a stereo file's loudest channel (`features.to_mono`), no longer the channels' mean
+
+
 def cache_path(dataset: Dataset, prep: PrepConfig, root: Path | None = None) -> Path:
-    key = hashlib.sha256(json.dumps([dataset.file_stamp(), asdict(prep)], sort_keys=True).encode())
+    key = hashlib.sha256(json.dumps([dataset.file_stamp(), asdict(prep), PREPARED_FORMAT], sort_keys=True).encode())
     return (root or cache_dir()) / f"prepared-{dataset.name}-{key.hexdigest()[:12]}.pt"
 
 

@@ -231,13 +231,14 @@ def add_clip(folder: Path, label: str, data: bytes, name: str) -> Path:
     import soundfile as sf
 
     from .audio import AudioError, stream_audio
+    from .features import to_mono
 
     label = check_name(label, "class name")
     low, high = CLIP_SECONDS
     sr, blocks = stream_audio(data, name=name, block_seconds=high)
     kept, seconds = [], 0.0
     for b in blocks:  # block by block: a long upload is refused without being decoded whole
-        kept.append(b.mean(axis=0))
+        kept.append(to_mono(b).numpy())  # as prediction hears it: the loudest channel
         seconds += b.shape[1] / sr
         if seconds > high:
             break

@@ -13,7 +13,9 @@ browser's recording) and AMR-NB (12.2 kbit/s at 8 kHz, a phone call's codec); ov
 raised 10 or 20 dB over full scale and clipped, as a phone's input saturates on a loud sound close by);
 heard in a room or a hall (`reverberant`: a synthetic room response, reverberation time 0.4 or 1.2 s);
 only 1 s or 2 s of it (from 1.5 s in); and with another ESC-50 sound (a class the ESC-10 models do not
-know) mixed in underneath at 10 and 0 dB SNR. Only reported: nothing here is used to choose anything.
+know) mixed in underneath at 10 and 0 dB SNR; as stereo whose second channel is the first inverted (a
+miswired microphone) or 1 ms late (two microphones 34 cm apart). Only reported: nothing here is used to
+choose anything.
 """
 from __future__ import annotations
 
@@ -96,7 +98,9 @@ def conditions(mono: np.ndarray, sr: int, other: np.ndarray) -> dict[str, tuple[
             "room, RT60 0.4 s": (reverberant(mono, sr, 0.4), sr), "hall, RT60 1.2 s": (reverberant(mono, sr, 1.2), sr),
             "1 s": (mono[start:start + sr], sr), "2 s": (mono[start:start + 2 * sr], sr),
             "+ other sound, 10 dB SNR": (with_background(mono, sr, other, 10), sr),
-            "+ other sound, 0 dB SNR": (with_background(mono, sr, other, 0), sr)}
+            "+ other sound, 0 dB SNR": (with_background(mono, sr, other, 0), sr),
+            "stereo, one channel inverted": (np.stack([mono, -mono]), sr),
+            "stereo, one channel 1 ms late": (np.stack([mono, np.roll(mono, round(sr / 1000))]), sr)}
 
 
 def main() -> None:
@@ -121,7 +125,7 @@ def main() -> None:
             other = to_mono(load_audio(unknown[int(rng.integers(len(unknown)))].path)[0]).numpy()
             other = resample(torch.from_numpy(other), 16000, sr).numpy()
             for name, (wave, rate) in conditions(mono, sr, other).items():
-                res = predict_audio(ens, wave[None].astype(np.float32), rate)
+                res = predict_audio(ens, (wave if wave.ndim == 2 else wave[None]).astype(np.float32), rate)
                 right.setdefault(name, []).append(ens.classes_[int(np.argmax(res["ensemble"]))] == ds.classes[clip.label])
         table[run.name] = {k: float(np.mean(v)) for k, v in right.items()}
         print(run.name, json.dumps(table[run.name]))

@@ -40,9 +40,13 @@ def test_fit_length_crops_and_zero_pads():
     assert padded.shape == (12,) and torch.equal(padded[:10], x) and padded[10:].abs().sum() == 0
 
 
-def test_to_mono_averages_channels():
-    stereo = np.stack([np.ones(5, np.float32), np.zeros(5, np.float32)])
-    assert torch.allclose(to_mono(stereo), torch.full((5,), 0.5))
+def test_to_mono_keeps_the_loudest_channel():
+    """Averaging would silence a channel pair out of phase and comb-filter a pair a little apart."""
+    x = np.random.default_rng(0).standard_normal(1600).astype(np.float32)
+    assert torch.equal(to_mono(np.stack([x, -x])), torch.from_numpy(x))  # the mean: zeros
+    assert torch.equal(to_mono(np.stack([0.5 * x, np.roll(x, 16)])), torch.from_numpy(np.roll(x, 16)))
+    assert torch.equal(to_mono(np.stack([0 * x, x, 0.9 * x])), torch.from_numpy(x))
+    assert torch.equal(to_mono(x[None]), torch.from_numpy(x)) and torch.equal(to_mono(x), torch.from_numpy(x))
 
 
 def test_waveform_crops_at_source_rate_before_resampling():

@@ -13,7 +13,8 @@ import torch
 import torchaudio.functional as AF
 
 from audioclf.config import PrepConfig, TrainConfig
-from audioclf.features import fit_length, resample_stream, waveform
+from audioclf.audio import stream_audio
+from audioclf.features import fit_length, resample_stream, to_mono, waveform
 from audioclf.inference import FoldEnsemble, predict_audio, predict_file, predict_waves, stream_segments
 from audioclf.models import ModelConfig, build_model
 
@@ -69,8 +70,10 @@ def test_a_long_file_gets_the_answers_of_the_whole_recording(tmp_path):
     sf.write(path, audio.T, 22050)
     ens = untrained_ensemble()
     got = predict_file(ens, path)
-    decoded, sr = sf.read(path, dtype="float32", always_2d=True)
-    full = waveform(decoded.T, sr, PrepConfig(), crop=False)
+    sr, blocks = stream_audio(path)  # the mono of a long stereo file: each decoded block's loudest channel
+    mono = torch.cat([to_mono(b) for b in blocks])
+    assert len(mono) == 22050 * 23
+    full = waveform(mono.numpy(), sr, PrepConfig(), crop=False)
     clips = old_segments(full, 80000, 40000)
     want = predict_waves(ens, torch.stack([c for _, c in clips]))
     assert got["over_time"]["start_s"] == [s / 16000 for s, _ in clips]
@@ -233,3 +236,16 @@ class _without_duration:
 
     def __exit__(self, *exc):
         self._c.close()
+
+
+def test_a_stereo_file_out_of_phase_gets_the_answer_of_its_channel(tmp_path):
+    """The mean of the channels would be silence here (features.to_mono keeps the loudest channel)."""
+    x = (0.3 * np.random.default_rng(3).standard_normal(16000 * 7)).astype(np.float32)
+    sf.write(tmp_path / "mono.wav", x, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "inverted.wav", np.stack([x, -x], axis=1), 16000, subtype="FLOAT")
+    sf.write(tmp_path / "late.wav", np.stack([0.5 * np.roll(x, 16), x], axis=1), 16000, subtype="FLOAT")
+    ens = untrained_ensemble()
+    want = predict_file(ens, tmp_path / "mono.wav")
+    for name in ("inverted.wav", "late.wav"):
+        got = predict_file(ens, tmp_path / name)
+        assert np.allclose(got["ensemble"], want["ensemble"], atol=1e-5), name
