@@ -19,7 +19,7 @@ def to_mono(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
     apart: the default model was right on 10 % of ESC-10's test clips with one channel inverted and on 77.5 %
     with one channel 1 ms late, against 95 % either way with the loudest channel, which is the same on mono
     and dual-mono input (bench/robustness.py, docs/results.md). A recording read block by block takes each
-    block's loudest channel."""
+    block's loudest channel (10 s blocks); a live stream holds its channel (`live.Listener`)."""
     wave = torch.as_tensor(wave, dtype=torch.float32)
     if wave.ndim != 2:
         return wave

@@ -45,6 +45,9 @@ class Heard:
         return self.level_db < -QUIET_DB
 
 
+SWITCH_DB = 1.0  # a live stream moves to another channel only once that one has been this much louder
+
+
 class Listener:
     """A ring buffer of the last window at the model's rate, classified every `hop_s` seconds of audio.
 
@@ -77,7 +80,26 @@ class Listener:
             self._ring = np.zeros(self.window, np.float32)
             self._total = 0  # samples at the model's rate pushed so far
             self._resampler: StreamResampler | None = None
+            self._energy: np.ndarray | None = None  # each channel's energy so far (`_one_channel`)
+            self._channel = 0
             self._history: deque[Heard] = deque(maxlen=max(1, int(np.ceil(self.keep_s * self.sr / self.hop))))
+
+    def _one_channel(self, samples: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A frame's mono, as `features.to_mono` hears a recording: its loudest channel, but the loudest of the
+        whole stream so far, kept until another has been SWITCH_DB louder. Frame by frame (20 ms), a stereo
+        microphone's two alike channels would take turns, a jump between them every few frames."""
+        wave = torch.as_tensor(samples, dtype=torch.float32)
+        if wave.ndim != 2 or wave.shape[0] == 1:
+            return to_mono(wave)
+        energy = wave.double().square().sum(dim=1).numpy()
+        if self._energy is None or len(self._energy) != len(energy):
+            self._energy, self._channel = energy, int(energy.argmax())
+        else:
+            self._energy += energy
+            top = int(self._energy.argmax())
+            if self._energy[top] > self._energy[self._channel] * 10 ** (SWITCH_DB / 10):
+                self._channel = top
+        return wave[self._channel]
 
     @property
     def heard_s(self) -> float:
@@ -97,10 +119,10 @@ class Listener:
         """
         if not isinstance(sr, (int, np.integer)) or sr <= 0:
             raise AudioError(f"live audio: the sample rate must be a positive whole number of Hz, not {sr!r}")
-        mono = to_mono(samples)
-        if mono.ndim != 1:
-            raise AudioError(f"live audio: expected (samples,) or (channels, samples), got shape {tuple(mono.shape)}")
         with self._pushing:
+            mono = self._one_channel(samples)
+            if mono.ndim != 1:
+                raise AudioError(f"live audio: expected (samples,) or (channels, samples), got shape {tuple(mono.shape)}")
             if self._resampler is None or self._resampler.orig_sr != sr:
                 self._resampler = StreamResampler(int(sr), self.sr, step=max(1, int(sr) // 100))  # 10 ms pieces
             pieces = self._resampler.push(mono)

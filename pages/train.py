@@ -65,7 +65,7 @@ def launch_form() -> None:
         lr = c[3].selectbox("Learning rate", lr_choices, key=f"train_lr_{model}", format_func="{:g}".format,
                             index=lr_choices.index(ui.remembered(f"train_lr_{model}", lr_choices, spec.lr)),
                             args=(f"train_lr_{model}",), **keep,
-                            help=f"Adam's step size; the {model} model's default is {spec.lr:g}.")
+                            help=f"The optimizer's step size; the {model} model's default is {spec.lr:g}.")
         c = st.columns([1, 2, 1, 1])
         batch = c[0].number_input("Batch size", 1, 512, ui.remembered_int("train_batch", 1, 512, 32),
                                   key="train_batch", args=("train_batch",), **keep)
