@@ -101,9 +101,12 @@ def default_run(root: Path | None = None, classes: tuple[str, ...] | list[str] |
 
 
 def defaults(root: Path | None = None) -> dict[str, Run]:
-    """`default_run` of each class set that has an evaluated run ("esc10", "esc50", a folder's name)."""
-    sets = sorted({class_set(r) for r in evaluated(root)})
-    return {name: default_run(root, data=name) for name in sets}
+    """`default_run` of each class set that has an evaluated run ("esc10", "esc50", a folder's name), from one
+    reading of the store."""
+    groups: dict[str, list[Run]] = {}
+    for r in evaluated(root):
+        groups.setdefault(class_set(r), []).append(r)
+    return {name: best(groups[name]) for name in sorted(groups)}
 
 
 def best(runs: list[Run]) -> Run:

@@ -197,22 +197,29 @@ def collection_folder(root: Path, name: str) -> Path:
     """The folder of the collection `name` under `root`: a new one, or one that teaching made (marked, or, from
     before the mark, holding only class folders of clips as `add_clip` names them). Any other folder, such as a
     downloaded ESC-50 or a dataset of one's own, is refused with a UserError, so it is never written to."""
-    from .data import FOLDS_FILE
-
     folder = root / check_name(name, "collection name")
     if not folder.exists() or (folder / COLLECTION_MARK).is_file():
         return folder
-    try:
-        entries = list(folder.iterdir())
-        made_here = folder.is_dir() and all(
-            e.name == FOLDS_FILE if e.is_file() else e.is_dir() and all(CLIP_FILE.fullmatch(f.name) for f in e.iterdir())
-            for e in entries)
-    except OSError:
-        made_here = False
-    if not made_here:
+    if not _made_before_the_mark(folder):
         raise UserError(f"{folder}: this folder exists and was not made by teaching (a dataset?), so it is left "
                         "as it is; choose another collection name")
     return folder
+
+
+def _made_before_the_mark(folder: Path) -> bool:
+    """Whether an unmarked folder holds only what teaching writes: class folders of `add_clip`'s clips, and the
+    folds file that opening it as a dataset adds."""
+    from .data import FOLDS_FILE
+
+    def teaching_wrote(entry: Path) -> bool:
+        if entry.is_file():
+            return entry.name == FOLDS_FILE
+        return entry.is_dir() and all(CLIP_FILE.fullmatch(f.name) for f in entry.iterdir())
+
+    try:
+        return folder.is_dir() and all(teaching_wrote(e) for e in folder.iterdir())
+    except OSError:
+        return False
 
 
 def remove_class(folder: Path, label: str) -> None:

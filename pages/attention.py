@@ -68,7 +68,7 @@ source = st.radio("Clip", sources, horizontal=True, key="att_source",
                                "upload": "upload a clip"}.get)
 if not same_data:
     st.caption(f"Test clips need the data this run was trained on (`{cfg.dataset_id}`, or another copy of the same "
-               "clips, such as ESC-50's download for an ESC-10 run) chosen in the sidebar; you can upload a clip instead.")
+               "clips under the same names, such as ESC-50's copy of ESC-10's) chosen in the sidebar; you can upload a clip instead.")
 
 true_class = None
 if source == "test":
