@@ -227,3 +227,37 @@ def test_background_bench_puts_the_same_other_sound_under_each_clip_at_the_asked
         snr = 20 * np.log10(waves[i].pow(2).mean().sqrt().item() / np.sqrt(np.mean(under ** 2)))
         assert snr == pytest.approx(10.0, abs=0.01)
     assert torch.equal(underneath(waves, pool, 10.0), mixed)  # every run hears the same
+
+
+def test_wind_bench_puts_a_gust_of_its_own_over_each_clip_at_the_asked_snr():
+    from bench.wind import in_wind
+
+    waves = torch.randn(3, 16000, generator=torch.Generator().manual_seed(0))
+    windy = in_wind(waves, 16000, 0.0)
+    assert windy.shape == waves.shape and windy.dtype == waves.dtype
+    gusts = (windy - waves).numpy()
+    for i in range(3):
+        snr = 20 * np.log10(waves[i].pow(2).mean().sqrt().item() / np.sqrt(np.mean(gusts[i] ** 2)))
+        assert snr == pytest.approx(0.0, abs=0.01)
+        low, high = np.abs(np.fft.rfft(gusts[i]))[20:200].mean(), np.abs(np.fft.rfft(gusts[i]))[4000:6000].mean()
+        assert low > 10 * high  # wind: its power in the lowest frequencies
+    assert not np.allclose(gusts[0], gusts[1])  # a gust of its own per clip
+    assert torch.equal(in_wind(waves, 16000, 0.0), windy)  # the same in every run
+
+
+def test_wind_why_keeps_only_the_gusts_upper_part_and_moves_only_the_level_reference():
+    from audioclf.frontend import relative_db
+    from bench.wind import in_wind
+    from bench.wind_why import SKIP_BANDS, peak_above_low_bands, wind_above
+
+    waves = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    gust = np.abs(np.fft.rfft((in_wind(waves, 16000, 0.0) - waves).numpy(), axis=1))
+    upper = np.abs(np.fft.rfft((wind_above(waves, 16000, 300.0) - waves).numpy(), axis=1))
+    assert upper[:, 20:100].mean() < 0.1 * gust[:, 20:100].mean()  # the rumble below 100 Hz is gone
+    assert np.allclose(upper[:, 2000:4000].mean(), gust[:, 2000:4000].mean(), rtol=0.02)  # the upper part kept
+    power = torch.rand(1, 64, 50) + 1.0
+    power[0, 30, 10] = 100.0  # the peak above the low bands: the same reference as the front end's
+    assert torch.allclose(peak_above_low_bands(power), relative_db(power))
+    power[0, SKIP_BANDS - 1, 10] = 1e4  # a louder rumble in a low band no longer sets the reference
+    assert torch.allclose(peak_above_low_bands(power)[0, 30, 10], torch.tensor(0.0))
+    assert relative_db(power)[0, 30, 10] < -15

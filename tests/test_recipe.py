@@ -146,6 +146,14 @@ def test_each_augmentation_keeps_shapes_and_targets():
     assert room.shape == click.shape and room[:, 2000:].abs().max() > 0 and room[:, :100].abs().max() < 1e-4
     assert torch.allclose(room.pow(2).mean(1), click.pow(2).mean(1), rtol=1e-3)  # at the clip's own level
     assert torch.equal(augment.room_reverb(wave, 0.0, (0.2, 1.2), 16000), wave)  # prob 0: unchanged
+    noisy = augment.coloured_noise(wave, 1.0, (10.0, 10.0), (2.0, 2.0), 16000)  # brown noise (wind), 10 dB below
+    noise = noisy - wave
+    assert torch.allclose(10 * (wave.pow(2).mean(1) / noise.pow(2).mean(1)).log10(), torch.full((6,), 10.0), atol=1e-3)
+    power = torch.fft.rfft(noise, dim=1).abs().pow(2).mean(0)
+    octave = lambda hz: power[int(hz * 5):int(hz * 5 * 1.2)].mean()  # noqa: E731 (5 bins per Hz: 5 s at 16 kHz)
+    assert 3.0 < float(octave(400) / octave(800)) < 5.0  # its power falls by 6 dB an octave
+    assert power[:100].max() < 1e-6 * power.max()  # nothing below 20 Hz
+    assert torch.equal(augment.coloured_noise(wave, 0.0, (0.0, 20.0), (0.0, 2.0), 16000), wave)  # prob 0: unchanged
     mixed, soft = augment.mixup(wave, target, 0.4)
     assert mixed.shape == wave.shape and torch.allclose(soft.sum(1), torch.ones(6))
     assert (soft.max(1).values >= 0.5).all()  # the first clip dominates
