@@ -261,3 +261,18 @@ def test_wind_why_keeps_only_the_gusts_upper_part_and_moves_only_the_level_refer
     power[0, SKIP_BANDS - 1, 10] = 1e4  # a louder rumble in a low band no longer sets the reference
     assert torch.allclose(peak_above_low_bands(power)[0, 30, 10], torch.tensor(0.0))
     assert relative_db(power)[0, 30, 10] < -15
+
+
+def test_hiss_bench_puts_white_or_pink_noise_of_its_own_under_each_clip_at_the_asked_snr():
+    from bench.hiss import with_hiss
+
+    waves = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    for slope, octave_ratio in ((0.0, 1.0), (1.0, 2.0)):  # white: flat; pink: half the power an octave up
+        noisy = with_hiss(waves, 16000, slope, 20.0)
+        under = (noisy - waves).numpy()
+        snr = 20 * np.log10(waves.pow(2).mean(1).sqrt().numpy() / np.sqrt(np.mean(under ** 2, axis=1)))
+        assert np.allclose(snr, 20.0, atol=0.01)
+        power = np.abs(np.fft.rfft(under, axis=1)) ** 2  # 1 Hz bins
+        assert power[:, 400:800].mean() / power[:, 800:1600].mean() == pytest.approx(octave_ratio, rel=0.15)
+        assert not np.allclose(under[0], under[1])  # noise of its own per clip
+        assert torch.equal(with_hiss(waves, 16000, slope, 20.0), noisy)  # the same in every run
