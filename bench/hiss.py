@@ -1,5 +1,5 @@
 """A steady hiss under the sound (a phone's own noise floor, a fan, far traffic): how much it costs on the
-validation folds, and how often the answer becomes "rain".
+validation folds, so that a recipe may be chosen by it.
 
     python bench/hiss.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
 
