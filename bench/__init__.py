@@ -49,6 +49,19 @@ def validation_and_test(models: dict, prepared, test_fold: int, prep, alter) -> 
             "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
 
 
+def under_noise(waves, snr_db: float, noise_of):
+    """Clips (N, samples) with noise_of(samples, i), a numpy array of RMS 1, added to clip i at `snr_db` against
+    the clip's own level: each clip its own noise, the same in every run when noise_of seeds by i."""
+    import numpy as np
+    import torch
+
+    out = []
+    for i, w in enumerate(waves.numpy()):
+        level = np.sqrt(np.mean(w ** 2)) * 10 ** (-snr_db / 20)
+        out.append(torch.from_numpy((w + noise_of(len(w), i) * level).astype(w.dtype)))
+    return torch.stack(out)
+
+
 def record(out: Path, key: str, entry: dict) -> None:
     """Merge {key: entry, with the command that made it} into the JSON file `out`, keeping its other keys:
     one file per bench, one entry per run measured."""

@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import measure_ways  # noqa: E402
+from bench import measure_ways, under_noise  # noqa: E402
 
 
 def hiss_noise(n: int, sr: int, slope: float, seed: int) -> np.ndarray:
@@ -33,11 +33,7 @@ def hiss_noise(n: int, sr: int, slope: float, seed: int) -> np.ndarray:
 
 def with_hiss(waves: torch.Tensor, sr: int, slope: float, snr_db: float) -> torch.Tensor:
     """Clip i of `waves` with noise of seed i under it at `snr_db`."""
-    out = []
-    for i, w in enumerate(waves.numpy()):
-        level = np.sqrt(np.mean(w ** 2)) * 10 ** (-snr_db / 20)
-        out.append(torch.from_numpy((w + hiss_noise(len(w), sr, slope, i) * level).astype(w.dtype)))
-    return torch.stack(out)
+    return under_noise(waves, snr_db, lambda n, i: hiss_noise(n, sr, slope, i))
 
 
 WAYS = {"as is": None,

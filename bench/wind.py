@@ -12,23 +12,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import measure_ways  # noqa: E402
+from bench import measure_ways, under_noise  # noqa: E402
 from bench.robustness import wind_noise  # noqa: E402
 
 
 def in_wind(waves: torch.Tensor, sr: int, snr_db: float) -> torch.Tensor:
     """Clip i of `waves` with gust i over it at `snr_db` against the clip's own level."""
-    out = []
-    for i, w in enumerate(waves.numpy()):
-        level = np.sqrt(np.mean(w ** 2)) * 10 ** (-snr_db / 20)
-        out.append(torch.from_numpy((w + wind_noise(len(w), sr, seed=i) * level).astype(w.dtype)))
-    return torch.stack(out)
+    return under_noise(waves, snr_db, lambda n, i: wind_noise(n, sr, seed=i))
 
 
 WAYS = {"as is": None,
