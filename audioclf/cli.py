@@ -167,14 +167,17 @@ def config_from_args(args, dataset=None):
 def _taught_config(args, dataset=None):
     """`--from RUN`: the source run's model, options and preprocessing; this data's folds; the flags
     given, else the teaching defaults (`audioclf.teach.TEACH_TRAINING`)."""
+    from .models import MODELS
     from .teach import TEACH_TRAINING, init_name, source_run, taught_config
 
     source = source_run(args.init, args.checkpoints)
     if args.model and args.model != source.config.model:
         raise ConfigError("model", f"the --from run is a {source.config.model} model; leave --model out or make "
                                    f"it {source.config.model}")
+    options = {name: getattr(args, name) for name in MODELS[source.config.model].options
+               if getattr(args, name, None) is not None}
     return taught_config(source, dataset.fingerprint() if dataset is not None else "", _cv_folds(args, dataset),
-                         init=init_name(source, args.checkpoints),
+                         init=init_name(source, args.checkpoints), options=tuple(options.items()),
                          batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
                          **{k: getattr(args, k) for k in TEACH_TRAINING})
 

@@ -125,7 +125,9 @@ class TrainConfig:
             raise ConfigError(unknown[0], f"not an option of the {self.model} model "
                                           f"(it has: {', '.join(spec.options) or 'none'})")
         object.__setattr__(self, "heads", options.pop("heads", 0))
-        object.__setattr__(self, "options", tuple(sorted((k, int(v)) for k, v in options.items())))
+        # An option at its default is left out, so that a run keeps its key when its model gains an option.
+        object.__setattr__(self, "options", tuple(sorted((k, int(v)) for k, v in options.items()
+                                                         if v != spec.options[k].default)))
         object.__setattr__(self, "cv_folds", tuple(int(f) for f in self.cv_folds))
         for name in ("epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
@@ -140,8 +142,10 @@ class TrainConfig:
 
     @property
     def model_options(self) -> dict[str, int]:
-        """The model's options by name, heads included where the model has them."""
-        return {**({"heads": self.heads} if "heads" in MODELS[self.model].options else {}), **dict(self.options)}
+        """The model's options by name, heads included where the model has them, defaults filled in."""
+        spec = MODELS[self.model]
+        return {**{name: opt.default for name, opt in spec.options.items()},
+                **({"heads": self.heads} if "heads" in spec.options else {}), **dict(self.options)}
 
     def model_config(self, n_classes: int):
         """The model's own config (a `ModelConfig` for the report's models)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
@@ -14,14 +15,18 @@ class LogMel(nn.Module):
     Loudness: dB relative to the clip's own maximum, floored at -top_db, so a gain change of the input
     leaves the features unchanged (up to the floor); then a BatchNorm over the mel bins (per-frequency
     mean and spread learnt from the training set).
+
+    With `floor`, a second channel (B, 2, F, T): each band in dB above its own noise floor (`above_floor`),
+    where a steady noise (wind, a fan, a phone's hiss) is near 0 and what rises over it stands out.
     """
 
     def __init__(self, sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024, hop: int = 320,
-                 f_min: float = 50.0, top_db: float = 80.0) -> None:
+                 f_min: float = 50.0, top_db: float = 80.0, floor: bool = False) -> None:
         super().__init__()
         self.hop, self.top_db = hop, top_db
         self.mel = mel_transform(sample_rate, n_mels, n_fft, hop, f_min)
         self.norm = nn.BatchNorm1d(n_mels)
+        self.floor_norm = nn.BatchNorm1d(n_mels) if floor else None
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return self.normalise(self.db(wave))
@@ -32,8 +37,14 @@ class LogMel(nn.Module):
         with torch.autocast(wave.device.type, enabled=False):
             return relative_db(self.mel(wave.float()), self.top_db)  # (B, F, T) in [-top_db, 0]
 
+    @property
+    def channels(self) -> int:
+        return 1 if self.floor_norm is None else 2
+
     def normalise(self, db: torch.Tensor) -> torch.Tensor:
-        return self.norm(db).unsqueeze(1)  # (B, 1, F, T)
+        if self.floor_norm is None:
+            return self.norm(db).unsqueeze(1)  # (B, 1, F, T)
+        return torch.stack([self.norm(db), self.floor_norm(above_floor(db))], 1)  # (B, 2, F, T)
 
 
 def mel_transform(sample_rate: int = 16000, n_mels: int = 64, n_fft: int = 1024, hop: int = 320,
@@ -48,6 +59,13 @@ def relative_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
     x = 10.0 * torch.log10(power.clamp_min(1e-10))
     peak = x.amax(dim=(-2, -1), keepdim=True)
     return (x - peak).clamp_min(-top_db)  # no tensor made from a Python number: capturable in a CUDA graph
+
+
+def above_floor(db: torch.Tensor, smooth: int = 5) -> torch.Tensor:
+    """dB (B, F, T) -> each band's level above its floor: the band's lowest level over the clip, after a
+    running mean over `smooth` frames (100 ms at 20 ms a frame) so that one quiet frame doesn't set it."""
+    level = F.avg_pool1d(db, smooth, 1, smooth // 2, count_include_pad=False)  # (B, F, T)
+    return db - level.amin(dim=-1, keepdim=True)
 
 
 def band_centres(mel: torchaudio.transforms.MelSpectrogram) -> np.ndarray:

@@ -33,6 +33,7 @@ class LogMelConfig:
     freq_width: int = 8
     time_masks: int = 2
     time_frac: float = 0.1
+    floor: int = 0           # 1: a second input channel, each band above its noise floor (frontend.LogMel)
 
     def __post_init__(self) -> None:  # a checkpoint's lists back to tuples (hashable, comparable)
         for f in fields(self):
@@ -64,7 +65,7 @@ class LogMelTransformerConfig(LogMelConfig):
 
 
 def _front(c: LogMelConfig) -> tuple[LogMel, SpecMask]:
-    return (LogMel(c.sample_rate, c.n_mels, c.n_fft, c.hop),
+    return (LogMel(c.sample_rate, c.n_mels, c.n_fft, c.hop, floor=bool(c.floor)),
             SpecMask(c.freq_masks, c.freq_width, c.time_masks, c.time_frac))
 
 
@@ -119,14 +120,14 @@ class LogMelCNN(LogMelModel):
         super().__init__()
         self.config = config
         self.logmel, self.specmask = _front(config)
-        chans = (1, *config.widths)
+        chans = (self.logmel.channels, *config.widths)
         self.blocks = nn.Sequential(*[ConvBlock(chans[i], chans[i + 1], config.convs_per_block, (2, 2))
                                       for i in range(len(config.widths))])
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.widths[-1], config.n_classes)
 
     def from_db(self, db: torch.Tensor, return_dict: bool = False):
-        x = self.specmask(self.logmel.normalise(db))  # (B, 1, F, T)
+        x = self.specmask(self.logmel.normalise(db))  # (B, 1 or 2, F, T)
         x = self.blocks(x).mean(dim=2)  # (B, C, T'): frequency pooled
         emb = x.mean(dim=2) + x.amax(dim=2)  # (B, C): mean + max over time
         logits = self.head(self.dropout(emb))  # (B, classes)
@@ -170,7 +171,7 @@ class LogMelTransformer(LogMelModel):
         super().__init__()
         self.config = config
         self.logmel, self.specmask = _front(config)
-        chans = (1, *config.stem_widths)
+        chans = (self.logmel.channels, *config.stem_widths)
         self.stem = nn.Sequential(*[ConvBlock(chans[i], chans[i + 1], 1, (2, config.stem_time_pool[i]))
                                     for i in range(len(config.stem_widths))])
         self.to_tokens = nn.Linear(config.stem_widths[-1], config.d_model)

@@ -233,8 +233,10 @@ class ModelSpec:
     training: dict = field(default_factory=dict)  # TrainConfig defaults of the family (e.g. the recipe's)
 
     def label(self, name: str, options: dict[str, int]) -> str:
-        """A run's human name: the family, then its options, e.g. 'transformer-4h'."""
-        parts = [name] + [f"{v}h" if k == "heads" else f"{k}{v}" for k, v in sorted(options.items())]
+        """A run's human name: the family, then its heads and its other options away from their defaults,
+        e.g. 'transformer-4h', 'logmel-cnn-floor1'."""
+        shown = {k: v for k, v in options.items() if k == "heads" or k not in self.options or v != self.options[k].default}
+        parts = [name] + [f"{v}h" if k == "heads" else f"{k}{v}" for k, v in sorted(shown.items())]
         return "-".join(parts)
 
 
@@ -252,6 +254,8 @@ MODELS: dict[str, ModelSpec] = {
                              description="the same CNN trunk, its 128 time steps as tokens for 2 transformer "
                                          "blocks with a CLS token"),
     "logmel-cnn": ModelSpec(LogMelCNN, lr=0.003, config=LogMelCNNConfig, training=RECIPE,
+                            options={"floor": Option(0, (0, 1), "1: a second input channel, each mel band in dB "
+                                                     "above its own noise floor", invalid="is not 0 or 1")},
                             description="the recipe: log-mel spectrogram, 4 blocks of two 3x3 convolutions, "
                                         "mean + max over time; augmented, one-cycle AdamW"),
     "logmel-transformer": ModelSpec(LogMelTransformer, lr=0.003, config=LogMelTransformerConfig, training=RECIPE,

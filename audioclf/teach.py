@@ -130,8 +130,13 @@ def start_from(model: torch.nn.Module, start: Start, source: str) -> None:
     """Load `start` into `model`: the trunk whole, the head's rows for the classes the source knows
     (the others stay freshly initialised); ConfigError when the architectures differ (e.g. the
     source was trained with other model options)."""
-    expected = {k for k in model.state_dict() if not k.startswith(HEAD)}
+    own = model.state_dict()
+    expected = {k for k in own if not k.startswith(HEAD)}
     missing, unexpected = expected - set(start.trunk), set(start.trunk) - expected
+    if _adds_floor(model, start):  # the floor channel is new: its norm fresh, its first-layer weights 0
+        missing = {k for k in missing if not k.startswith(FLOOR)}
+        start = Start({k: _zero_channels(v, own[k]) if k in own else v for k, v in start.trunk.items()},
+                      start.head, start.rows)
     if missing or unexpected:
         raise ConfigError("from", f"{source}: its model does not match ({len(missing)} missing and "
                                   f"{len(unexpected)} unexpected weights)")
@@ -144,6 +149,24 @@ def start_from(model: torch.nn.Module, start: Start, source: str) -> None:
                 own[k][mine] = v[theirs].to(own[k].dtype)
     except (RuntimeError, IndexError, KeyError) as e:
         raise ConfigError("from", f"{source}: its weights do not fit the model ({str(e)[:200]})") from None
+
+
+FLOOR = "logmel.floor_norm."
+
+
+def _adds_floor(model: torch.nn.Module, start: Start) -> bool:
+    """Whether `model` has the floor channel (frontend.LogMel) and the source it starts from does not."""
+    return any(k.startswith(FLOOR) for k in model.state_dict()) and not any(k.startswith(FLOOR) for k in start.trunk)
+
+
+def _zero_channels(weight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A conv weight (out, in, kh, kw) widened to `like`'s input channels with zeros, so that a model with a
+    new input channel starts out computing what its source did; any other tensor as it is."""
+    if weight.ndim != 4 or like.ndim != 4 or weight.shape[1] >= like.shape[1] or \
+            (weight.shape[0], *weight.shape[2:]) != (like.shape[0], *like.shape[2:]):
+        return weight
+    pad = torch.zeros(weight.shape[0], like.shape[1] - weight.shape[1], *weight.shape[2:], dtype=weight.dtype)
+    return torch.cat([weight, pad], 1)
 
 
 def fit_folds(available: tuple[int, ...], test_fold: int, cv_folds: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
@@ -171,7 +194,8 @@ def taught_config(source: Run, dataset_id: str, folds: tuple[int, ...], **settin
 
     src = source.config
     given = {k: v for k, v in settings.items() if v is not None}
-    return TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
+    options = tuple({**dict(src.options), **dict(given.pop("options", ()))}.items())  # e.g. floor=1 on a run without
+    return TrainConfig(model=src.model, options=options, heads=src.heads or None, prep=src.prep,
                        cv_folds=folds, dataset_id=dataset_id, **{"init": source.name, **TEACH_TRAINING, **given})
 
 

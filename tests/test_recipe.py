@@ -3,6 +3,7 @@ inputs, training through the registry, and the default-run rule."""
 from __future__ import annotations
 
 import json
+import math
 
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from audioclf import augment, runs
 from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
-from audioclf.frontend import LogMel
+from audioclf.frontend import LogMel, above_floor, band_centres
 from audioclf.inference import FoldEnsemble, predict_audio
 from audioclf.models import build_model, model_config
 from audioclf.prepare import prepare
@@ -31,6 +32,24 @@ def test_front_end_shape_and_loudness_invariance():
     x = front(wave)
     assert x.shape == (3, 1, 64, 251)  # 64 mels, a frame every 20 ms
     assert torch.allclose(front(wave * 0.05), x, atol=1e-4)  # -26 dB: the same features
+
+
+def test_the_floor_channel_is_what_rises_over_a_steady_noise():
+    torch.manual_seed(0)
+    noise = torch.randn(1, 16000 * 5) * 0.05
+    burst = torch.zeros_like(noise)
+    burst[0, 32000:36000] = torch.sin(torch.arange(4000) * 2 * math.pi * 1000 / 16000)  # 0.25 s of 1 kHz at 2 s
+    front = LogMel(floor=True).eval()
+    db = front.db(noise + burst)  # (1, F, T)
+    above = above_floor(db)
+    assert above.shape == db.shape and above.amin() >= -12  # the floor is a 100 ms level, near each band's lowest
+    band = int(torch.from_numpy(band_centres(front.mel)).sub(1000).abs().argmin())
+    frames = torch.arange(db.shape[-1]) * 0.02
+    during, before = above[0, band, (frames > 2.05) & (frames < 2.2)], above[0, band, frames < 1.5]
+    assert during.min() > 20 and before.abs().median() < 6  # the tone stands 20 dB over the hiss; the hiss near 0
+    x = front(noise + burst)
+    assert x.shape == (1, 2, 64, 251) and torch.allclose(front((noise + burst) * 0.05), x, atol=1e-4)
+    assert LogMel().eval()(noise).shape == (1, 1, 64, 251)  # without it, one channel as before
 
 
 @pytest.mark.parametrize("name", RECIPE_MODELS)

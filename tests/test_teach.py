@@ -58,6 +58,23 @@ def test_the_trunk_is_copied_and_the_head_is_new(source):
         teach.start_from(other, start, "src")
 
 
+def test_a_model_with_the_floor_channel_starts_as_the_source_without_it(source):
+    """The new channel's norm is fresh and its first-layer weights zero: the taught model starts out
+    answering as its source does, and training decides what the channel is worth."""
+    classes = source.fold_model(2).classes
+    start = teach.start_state(source, 2, classes)
+    plain, floor = build_model(model_config("logmel-cnn", 3)), build_model(model_config("logmel-cnn", 3, floor=1))
+    teach.start_from(plain, start, "src")
+    teach.start_from(floor, start, "src")
+    weight = floor.state_dict()["blocks.0.body.0.weight"]  # the first convolution
+    assert weight.shape[1] == 2 and not weight[:, 1].any()
+    wave = torch.randn(2, 32000) * 0.1
+    assert torch.allclose(floor.eval()(wave), plain.eval()(wave), atol=1e-5)
+    taught = teach.taught_config(source, "d", (2, 3), options=(("floor", 1),))  # `train --from RUN --floor 1`
+    assert taught.model_config(3).floor == 1 and taught.label == "logmel-cnn-floor1-taught"
+    assert teach.taught_config(source, "d", (2, 3)).model_config(3).floor == 0
+
+
 def test_classes_the_source_knows_keep_their_head_rows(source):
     known = source.fold_model(2).classes  # ("high", "low", "mid"), the source's row order
     start = teach.start_state(source, 2, ("mid", "thunder", "high"))

@@ -164,6 +164,10 @@ def test_config_key_is_stable_and_json_round_trips():
     assert averaged.key() != recipe.key() and TrainConfig.from_dict(averaged.to_dict()) == averaged
     with pytest.raises(ValueError, match="ema"):
         TrainConfig(ema=1.0)
+    floor = TrainConfig(model="logmel-cnn", options=(("floor", 1),))  # a model option at its default is absent
+    assert TrainConfig(model="logmel-cnn", options=(("floor", 0),)).key() == recipe.key()
+    assert floor.key() != recipe.key() and floor.label == "logmel-cnn-floor1" and recipe.label == "logmel-cnn"
+    assert TrainConfig.from_dict(floor.to_dict()) == floor and floor.model_config(10).floor == 1
 
 
 def test_progress_moves_batch_by_batch_with_an_eta(tmp_path):
