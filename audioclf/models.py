@@ -213,6 +213,8 @@ class Option:
     choices: tuple[int, ...]
     help: str = ""
     invalid: str = "is not allowed"  # the error after the value, e.g. "3 heads do not divide ..."
+    title: str = ""                  # what a form calls it (default: the name)
+    names: tuple[str, ...] = ()      # what a form shows for each choice (default: the number)
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,9 @@ MODELS: dict[str, ModelSpec] = {
                                          "blocks with a CLS token"),
     "logmel-cnn": ModelSpec(LogMelCNN, lr=0.003, config=LogMelCNNConfig, training=RECIPE,
                             options={"floor": Option(0, (0, 1), "1: a second input channel, each mel band in dB "
-                                                     "above its own noise floor", invalid="is not 0 or 1")},
+                                                     "above its own noise floor (an experiment; docs/results.md)",
+                                                     invalid="is not 0 or 1", title="Noise-floor channel",
+                                                     names=("off", "on"))},
                             description="the recipe: log-mel spectrogram, 4 blocks of two 3x3 convolutions, "
                                         "mean + max over time; augmented, one-cycle AdamW"),
     "logmel-transformer": ModelSpec(LogMelTransformer, lr=0.003, config=LogMelTransformerConfig, training=RECIPE,

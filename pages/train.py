@@ -50,8 +50,9 @@ def launch_form() -> None:
         for name, opt in spec.options.items():  # each of the model's own settings, from the registry
             choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
             key = f"train_{model}_{name}"
-            options[name] = c[1].selectbox(name.replace("_", " ").capitalize(), choices, key=key, args=(key,),
-                                           index=choices.index(ui.remembered(key, choices, opt.default)),
+            options[name] = c[1].selectbox(opt.title or name.replace("_", " ").capitalize(), choices, key=key,
+                                           args=(key,), index=choices.index(ui.remembered(key, choices, opt.default)),
+                                           format_func=dict(zip(opt.choices, opt.names)).get if opt.names else str,
                                            help=opt.help, **keep)
         if not spec.options:
             c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",

@@ -175,6 +175,8 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     at = open_page("train")
     assert at.selectbox(key="train_model").value == "logmel-cnn"  # the recipe, with its own epochs
     assert at.number_input(key="train_epochs_logmel-cnn").value == 120
+    floor = at.selectbox(key="train_logmel-cnn_floor")  # a model option, named in words from the registry
+    assert floor.label == "Noise-floor channel" and floor.options == ["off", "on"] and floor.value == 0
     at.selectbox(key="train_model").set_value("transformer").run()
     assert at.number_input(key="train_epochs_transformer").value == 100  # the report's
     at.number_input(key="train_epochs_transformer").set_value(7).run()
