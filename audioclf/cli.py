@@ -153,8 +153,7 @@ def config_from_args(args, dataset=None):
     model = args.model or "cnn"
     if model not in MODELS:  # before any slow data work
         raise ConfigError("model", f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    options = {name: getattr(args, name) for name in MODELS[model].options
-               if getattr(args, name, None) is not None}
+    options = _model_options(args, model)
     prep = PrepConfig(sample_rate=args.sample_rate, duration=args.duration, window=args.window, hop=args.hop)
     return TrainConfig(model=model, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
                        weight_decay=args.weight_decay, seed=args.seed, test_fold=args.test_fold,
@@ -164,18 +163,23 @@ def config_from_args(args, dataset=None):
                        dataset_id=dataset.fingerprint() if dataset is not None else "")
 
 
+def _model_options(args, model: str) -> dict[str, int]:
+    """The model's own options (its registry `Option`s) that the flags give."""
+    from .models import MODELS
+
+    return {name: getattr(args, name) for name in MODELS[model].options if getattr(args, name, None) is not None}
+
+
 def _taught_config(args, dataset=None):
     """`--from RUN`: the source run's model, options and preprocessing; this data's folds; the flags
     given, else the teaching defaults (`audioclf.teach.TEACH_TRAINING`)."""
-    from .models import MODELS
     from .teach import TEACH_TRAINING, init_name, source_run, taught_config
 
     source = source_run(args.init, args.checkpoints)
     if args.model and args.model != source.config.model:
         raise ConfigError("model", f"the --from run is a {source.config.model} model; leave --model out or make "
                                    f"it {source.config.model}")
-    options = {name: getattr(args, name) for name in MODELS[source.config.model].options
-               if getattr(args, name, None) is not None}
+    options = _model_options(args, source.config.model)
     return taught_config(source, dataset.fingerprint() if dataset is not None else "", _cv_folds(args, dataset),
                          init=init_name(source, args.checkpoints), options=tuple(options.items()),
                          batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,

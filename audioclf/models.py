@@ -237,7 +237,7 @@ class ModelSpec:
     def label(self, name: str, options: dict[str, int]) -> str:
         """A run's human name: the family, then its heads and its other options away from their defaults,
         e.g. 'transformer-4h', 'logmel-cnn-floor1'."""
-        shown = {k: v for k, v in options.items() if k == "heads" or k not in self.options or v != self.options[k].default}
+        shown = {k: v for k, v in options.items() if k == "heads" or v != self.options[k].default}
         parts = [name] + [f"{v}h" if k == "heads" else f"{k}{v}" for k, v in sorted(shown.items())]
         return "-".join(parts)
 

@@ -133,7 +133,7 @@ def start_from(model: torch.nn.Module, start: Start, source: str) -> None:
     own = model.state_dict()
     expected = {k for k in own if not k.startswith(HEAD)}
     missing, unexpected = expected - set(start.trunk), set(start.trunk) - expected
-    if _adds_floor(model, start):  # the floor channel is new: its norm fresh, its first-layer weights 0
+    if _adds_floor(own, start):  # the floor channel is new: its norm fresh, its first-layer weights 0
         missing = {k for k in missing if not k.startswith(FLOOR)}
         start = Start({k: _zero_channels(v, own[k]) if k in own else v for k, v in start.trunk.items()},
                       start.head, start.rows)
@@ -154,9 +154,9 @@ def start_from(model: torch.nn.Module, start: Start, source: str) -> None:
 FLOOR = "logmel.floor_norm."
 
 
-def _adds_floor(model: torch.nn.Module, start: Start) -> bool:
-    """Whether `model` has the floor channel (frontend.LogMel) and the source it starts from does not."""
-    return any(k.startswith(FLOOR) for k in model.state_dict()) and not any(k.startswith(FLOOR) for k in start.trunk)
+def _adds_floor(own: dict[str, torch.Tensor], start: Start) -> bool:
+    """Whether the model (its state `own`) has the floor channel (frontend.LogMel) and its start does not."""
+    return any(k.startswith(FLOOR) for k in own) and not any(k.startswith(FLOOR) for k in start.trunk)
 
 
 def _zero_channels(weight: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
