@@ -99,6 +99,17 @@ def test_module_entry_point_reports_errors_without_traceback(tmp_path):
     assert result.stderr.strip().endswith("nowhere: dataset folder not found") and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args", [["info"], ["--help"]])
+def test_a_reader_that_stops_early_gets_no_traceback(args):
+    """`python -m audioclf info | head -1`: the reader has gone before the output is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "audioclf", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=ROOT)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) in (0, 1)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--device", "gpu"], "unknown device 'gpu'"),
     (["--model", "transformer", "--heads", "3"], "--heads: 3 heads do not divide the token width 64"),
