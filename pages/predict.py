@@ -40,56 +40,34 @@ def excerpt(data: bytes, name: str, start: float, end: float) -> bytes:
     return excerpt_wav(data, start, end, name=name)
 
 
-upload_col, record_col = st.columns(2)
-with upload_col:
-    uploaded = st.file_uploader("Upload a clip", type=ui.AUDIO_TYPES, key="predict_upload")
-with record_col:
-    recorded = st.audio_input("Or record one", key="predict_record")
-got = ui.read_upload(uploaded if uploaded is not None else recorded)
-if got is None:
-    if uploaded is None and recorded is None:
-        st.info("Upload or record a clip to classify it.")
-    st.stop()
-data, name = got
-try:
-    result = classify(str(run.path), run.weights_stamp(), data, ui.plain(name))  # the name labels messages
-except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
-    st.error(f"This file can't be classified: {e}")
-    st.stop()
-
-classes = result["classes"]
-ens = np.asarray(result["ensemble"])
-threshold = ui.unsure_threshold(run)
-folds = list(result["per_model"].values())
-if uploaded is not None:  # a recording plays in its own recorder already
-    st.audio(data, format=ui.audio_mime(name))
-long = "over_time" in result
-if long:
-    spans = timeline(result["over_time"], classes, threshold)
-    sure = [sp for sp in spans if sp["sure"]]
-    heard = sorted({sp["class"] for sp in sure}, key=[sp["class"] for sp in sure].index)
-    if heard:
-        when = {c: ", ".join(f"{sp['start_s']:.0f}–{sp['end_s']:.0f} s" for sp in sure if sp["class"] == c)
-                for c in heard}
-        st.success(f"Heard over {result['duration_s']:.1f} s: " + ", ".join(f"**{c}** ({when[c]})" for c in heard),
-                   icon=":material/hearing:")
-    else:
-        st.warning(f"Not sure of any part of this {result['duration_s']:.1f} s recording: no window's answer is "
-                   "confident enough (see the strip below).", icon=":material/help:")
-else:
-    v = verdict(ens, folds, threshold)
+def headline(result: dict, spans: list[dict] | None, threshold: float) -> None:
+    """The answer in one box: what was heard (a long recording) or the top class (a clip), or "not sure"."""
+    classes, ens = result["classes"], np.asarray(result["ensemble"])
+    if spans is not None:
+        sure = [sp for sp in spans if sp["sure"]]
+        heard = sorted({sp["class"] for sp in sure}, key=[sp["class"] for sp in sure].index)
+        if heard:
+            when = {c: ", ".join(f"{sp['start_s']:.0f}–{sp['end_s']:.0f} s" for sp in sure if sp["class"] == c)
+                    for c in heard}
+            st.success(f"Heard over {result['duration_s']:.1f} s: " + ", ".join(f"**{c}** ({when[c]})" for c in heard),
+                       icon=":material/hearing:")
+        else:
+            st.warning(f"Not sure of any part of this {result['duration_s']:.1f} s recording: no window's answer is "
+                       "confident enough (see the strip below).", icon=":material/help:")
+        return
+    v = verdict(ens, list(result["per_model"].values()), threshold)
     best = v["top"]
-    headline = f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})"
+    line = f"Predicted: **{classes[best]}** (ensemble probability {ens[best]:.2f})"
     if v["sure"]:
-        st.success(headline, icon=":material/hearing:")
+        st.success(line, icon=":material/hearing:")
     else:
-        st.warning(f"Not sure. {headline}, but {' and '.join(v['reasons'])}. It may be none of the sounds this "
+        st.warning(f"Not sure. {line}, but {' and '.join(v['reasons'])}. It may be none of the sounds this "
                    "model knows.", icon=":material/help:")
-st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
-           f"{len(classes)} sounds: {', '.join(classes)}")
 
-if long:
-    ot = result["over_time"]
+
+def timeline_view(result: dict, spans: list[dict], data: bytes, name: str) -> None:
+    """A long recording: the classes window by window (click a column to hear it), and the spans as a table."""
+    classes, ens, ot = result["classes"], np.asarray(result["ensemble"]), result["over_time"]
     st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
                 f"({ot['clip_s']:g} s windows every 2.5 s; a dot on each window's top class; veiled: quiet background). "
                 "Click a column to hear that window.")
@@ -102,7 +80,7 @@ if long:
         i = picked[0]
         start, end = ot["start_s"][i], min(ot["start_s"][i] + ot["clip_s"], result["duration_s"])
         try:
-            st.audio(excerpt(data, ui.plain(name), start, end), format="audio/wav", autoplay=True)
+            st.audio(excerpt(data, name, start, end), format="audio/wav", autoplay=True)
             top = int(np.argmax(ot["ensemble"][i]))
             st.caption(f"Window {i + 1}, from {start:.1f} to {end:.1f} s: top class {classes[top]} "
                        f"({ot['ensemble'][i][top]:.2f}).")
@@ -116,7 +94,11 @@ if long:
     st.caption(f"Averaged over the loudest windows (within {LOUD_DB:g} dB of the loudest; the CLI's answer), the top "
                f"class is {classes[mean_best]} ({ens[mean_best]:.2f}). Windows over {QUIET_DB:g} dB below the loudest "
                "are background: the model scales each window to its own level, so its answer there says little.")
-else:
+
+
+def clip_view(result: dict, threshold: float) -> None:
+    """A clip: the top classes of each fold model and of the ensemble, and what "not sure" means for this run."""
+    classes, ens = result["classes"], np.asarray(result["ensemble"])
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Top classes**: the ensemble in black, each fold model in colour")
@@ -136,3 +118,41 @@ else:
     else:
         st.caption(f"This run is never sure: on its validation folds, no confidence level made its answers right "
                    f"{target:.0%} of the time.")
+
+
+# An upload, a recording or a click on the timeline reruns only this part, not the page above it: with five
+# sessions on 2 cores, answer p95 1.85-2.18 s against 2.40-3.20 s for the whole page (bench/load.py, three
+# interleaved pairs; docs/reliability.md).
+@st.fragment
+def result_view() -> None:
+    """The uploader and the recorder, and the answer for what they hold."""
+    upload_col, record_col = st.columns(2)
+    with upload_col:
+        uploaded = st.file_uploader("Upload a clip", type=ui.AUDIO_TYPES, key="predict_upload")
+    with record_col:
+        recorded = st.audio_input("Or record one", key="predict_record")
+    got = ui.read_upload(uploaded if uploaded is not None else recorded)
+    if got is None:
+        if uploaded is None and recorded is None:
+            st.info("Upload or record a clip to classify it.")
+        return
+    data, name = got
+    try:
+        result = classify(str(run.path), run.weights_stamp(), data, ui.plain(name))  # the name labels messages
+    except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
+        st.error(f"This file can't be classified: {e}")
+        return
+    threshold = ui.unsure_threshold(run)
+    spans = timeline(result["over_time"], result["classes"], threshold) if "over_time" in result else None
+    if uploaded is not None:  # a recording plays in its own recorder already
+        st.audio(data, format=ui.audio_mime(name))
+    headline(result, spans, threshold)
+    st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
+               f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
+    if spans is not None:
+        timeline_view(result, spans, data, ui.plain(name))
+    else:
+        clip_view(result, threshold)
+
+
+result_view()
