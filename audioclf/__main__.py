@@ -8,10 +8,9 @@ def run() -> int:
     """`main()`, but a reader that stops early (`python -m audioclf info | head`) ends the output quietly, as
     Unix tools do, instead of with a BrokenPipeError traceback."""
     try:
-        try:
-            return main()
-        finally:
-            sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below (also after --help)
+        code = main()
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
+        return code
     except BrokenPipeError:
         # Python's recipe (the `signal` module's docs, "Note on SIGPIPE"): point stdout at devnull so that
         # the interpreter's own flush at exit does not raise again.

@@ -137,8 +137,9 @@ def result_view() -> None:
             st.info("Upload or record a clip to classify it.")
         return
     data, name = got
+    label = ui.plain(name)  # the name as shown (and in messages): no Markdown of the uploader's
     try:
-        result = classify(str(run.path), run.weights_stamp(), data, ui.plain(name))  # the name labels messages
+        result = classify(str(run.path), run.weights_stamp(), data, label)
     except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
         st.error(f"This file can't be classified: {e}")
         return
@@ -147,10 +148,10 @@ def result_view() -> None:
     if uploaded is not None:  # a recording plays in its own recorder already
         st.audio(data, format=ui.audio_mime(name))
     headline(result, spans, threshold)
-    st.caption(f"{ui.plain(name)} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
+    st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
                f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
     if spans is not None:
-        timeline_view(result, spans, data, ui.plain(name))
+        timeline_view(result, spans, data, label)
     else:
         clip_view(result, threshold)
 
