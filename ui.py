@@ -222,6 +222,8 @@ def sidebar() -> None:
         if ds is not None:
             st.success(f"**{ds.name}**: {len(ds)} clips, {len(ds.classes)} classes, "
                        f"folds {', '.join(map(str, ds.folds))}", icon=":material/library_music:")
+            if ds.warnings:
+                st.caption(f":material/warning: {len(ds.warnings)} note(s) on this data: see Overview")
         elif err:
             st.error(err, icon=":material/error:")
         else:
@@ -282,11 +284,13 @@ def unsure_target(run: Run) -> float:
     return float(((run.results() or {}).get("unsure") or {}).get("target", 0.9))
 
 
-def run_label(run: Run) -> str:
-    from audioclf.runs import describe
+def run_label(run: Run, short: bool = False) -> str:
+    """A run's line for a selector (`runs.describe`; `runs.short_label` where the box is narrow), or its
+    folder name when its files can't be read."""
+    from audioclf.runs import describe, short_label
 
     try:
-        return describe(run)
+        return short_label(run) if short else describe(run)
     except (UserError, OSError):
         return run.name
 

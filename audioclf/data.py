@@ -20,6 +20,8 @@ from .errors import UserError
 ESC10_CLASSES = ("dog", "rooster", "rain", "sea_waves", "crackling_fire",
                  "crying_baby", "sneezing", "clock_tick", "helicopter", "chainsaw")
 ESC50_COLUMNS = ("filename", "fold", "target", "category")
+SUBSET_CLASSES = {"esc10": len(ESC10_CLASSES), "esc50": 50}  # how many classes each subset has in full
+SUBSET_NAMES = {"esc10": "ESC-10", "esc50": "ESC-50"}
 FOLDS_FILE = "audioclf_folds.csv"
 
 
@@ -193,7 +195,12 @@ def load_esc50(root: Path, subset: str = "esc10") -> Dataset:
     if absent:
         raise DataError(f"{audio}: {len(absent)} of the {len(clips)} {subset} files listed in "
                         f"{meta.name} are missing (first: {absent[0].name})")
-    return Dataset(subset, root, classes, clips)
+    full = SUBSET_CLASSES[subset]
+    warnings = () if len(classes) >= full else (
+        f"{meta}: {len(classes)} of {SUBSET_NAMES[subset]}'s {full} classes; a run trained on this folder "
+        f"answers for those only, and is never the default model for {SUBSET_NAMES[subset]} where a run knows "
+        f"all {full}",)
+    return Dataset(subset, root, classes, clips, warnings)
 
 
 def load_class_folders(root: Path, n_folds: int = 5, seed: int = 0) -> Dataset:

@@ -109,10 +109,17 @@ def defaults(root: Path | None = None) -> dict[str, Run]:
     return {name: best(groups[name]) for name in sorted(groups)}
 
 
+def class_count(run: Run) -> int:
+    """How many classes a run's models tell apart (0 before its first evaluation)."""
+    return len((run.results() or {}).get("classes") or [])
+
+
 def best(runs: list[Run]) -> Run:
-    """Complete runs first, then the best by validation accuracy (never test); ties: the first given
-    (the newest, for runs given newest first)."""
-    return max(runs, key=lambda r: (r.is_complete(), validation_accuracy(r)))
+    """Complete runs first, then those that know the most classes, then the best by validation accuracy
+    (never test); ties: the first given (the newest, for runs given newest first). Classes before accuracy:
+    a run trained on part of a class set (the ESC-50 subset of a folder that holds only ESC-10's ten
+    classes) scores higher on its easier task but can't answer for the other forty sounds."""
+    return max(runs, key=lambda r: (r.is_complete(), class_count(r), validation_accuracy(r)))
 
 
 def best_per_label(runs: list[Run]) -> list[Run]:
@@ -159,7 +166,8 @@ def newest_per_label(runs: list[Run]) -> list[Run]:
 
 
 REFERENCE_LIST = "REFERENCE.json"  # written by tools/ship_reference.py next to the shipped run folders
-SHIPPED_BADGE = "★ shipped"
+SHIPPED_STAR = "★"
+SHIPPED_BADGE = f"{SHIPPED_STAR} shipped"
 
 
 @functools.lru_cache(maxsize=8)
@@ -238,6 +246,21 @@ def describe(run: Run) -> str:
     if acc:
         parts.append(f"{'cross-validated' if cross_validated(res) else 'test'} acc {acc}")
     return " · ".join(parts) + f" · run {config.key()}"
+
+
+def short_label(run: Run) -> str:
+    """A few words naming a run, e.g. 'logmel-cnn ★ · esc50 · 100 epochs · test 0.82 · 6056d43aff54': five of them
+    fit in a multiselect's box, where `describe`'s lines ran past its edge."""
+    config, res = run.config, run.results() or {}
+    done = run.folds_done()
+    parts = [config.label + (f" {SHIPPED_STAR}" if is_shipped(run) else ""), class_set(run) or "?",
+             f"{config.epochs} epoch{'s' * (config.epochs != 1)}"]
+    if len(done) < len(config.cv_folds):
+        parts.append(f"{len(done)} of {len(config.cv_folds)} folds")
+    acc = (res.get("summary", {}).get("accuracy") or {}).get("mean")
+    if acc is not None:
+        parts.append(f"{'cv' if cross_validated(res) else 'test'} {acc:.2f}")
+    return " · ".join(parts + [config.key()])
 
 
 def cross_validated(res: dict) -> bool:

@@ -49,7 +49,8 @@ def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
 
 
 c = st.columns(2)
-run = c[0].selectbox("Transformer run", transformer_runs, format_func=ui.run_label, key="att_run",
+run = c[0].selectbox("Transformer run", transformer_runs, key="att_run",
+                     format_func=lambda r: ui.run_label(r, short=True),  # the half-width box cuts a long line
                      index=transformer_runs.index(runs.best(transformer_runs)))  # best complete run, not the newest
 cfg = run.config
 folds = run.folds_with_weights()

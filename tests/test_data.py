@@ -40,6 +40,8 @@ def test_esc50_subset_keeps_all_rows_and_target_order(tmp_path):
     ds = open_dataset(make_esc_layout(tmp_path / "esc"), "esc50")
     assert ds.classes == ("dog", "cat", "rain", "chainsaw")
     assert len(ds) == 4 and sorted(c.fold for c in ds.clips) == [1, 1, 2, 3]
+    assert len(ds.warnings) == 1 and "4 of ESC-50's 50 classes" in ds.warnings[0]  # part of ESC-50 only: said
+    assert "3 of ESC-10's 10 classes" in open_dataset(tmp_path / "esc", "esc10").warnings[0]
 
 
 def test_csv_without_needed_columns_names_the_file(tmp_path):
@@ -246,7 +248,7 @@ def test_a_bad_fold_record_names_the_file_and_row(tmp_path):
 
 
 def test_real_esc10_and_esc50_pass_the_checks(esc10_dir):
-    assert len(open_dataset(esc10_dir, "esc10")) == 400
+    assert len(open_dataset(esc10_dir, "esc10")) == 400 and open_dataset(esc10_dir, "esc10").warnings == ()
     esc50 = esc10_dir.parent / "esc50"
     if (esc50 / "meta" / "esc50.csv").is_file():
         ds = open_dataset(esc50, "esc50")

@@ -213,14 +213,15 @@ def test_the_recipe_trains_through_the_registry_and_predicts_short_and_long(tmp_
     assert np.isfinite(thirty["over_time"]["ensemble"]).all()
 
 
-def fake_run(root, epochs: int, val_acc: float, folds=(2, 3), model: str = "cnn", data: str = "d") -> Run:
+def fake_run(root, epochs: int, val_acc: float, folds=(2, 3), model: str = "cnn", data: str = "d",
+             classes: list[str] | None = None) -> Run:
     config = TrainConfig(model=model, epochs=epochs, cv_folds=folds, dataset_id=data)
     run = Run.of(config, root)
     run.write_config(config)
     for f in folds:
         run.save_weights(f, "best", {"state_dict": {}, "model_config": {}})
         run.write_history(f, [{"epoch": 1}])
-    run.write_results({"classes": ["a", "b"], "folds": {str(f): {} for f in folds},
+    run.write_results({"classes": classes or ["a", "b"], "folds": {str(f): {} for f in folds},
                        "summary": {"training": {"val_acc": {"mean": val_acc}}}})
     return run
 
@@ -249,6 +250,26 @@ def test_a_folder_taught_from_a_few_clips_is_the_default_only_for_its_own_data(t
     assert runs.predict_choices(tmp_path, data="mysounds")[0] == fresh(taught)
     with pytest.raises(FileNotFoundError, match="no trained run on esc50"):
         runs.default_run(tmp_path, data="esc50")
+
+
+def test_a_run_on_part_of_a_class_set_is_never_its_default(tmp_path):
+    """The ESC-50 subset of a folder that holds only ESC-10's clips trains a ten-class "esc50" run: it
+    scores higher on validation than a real fifty-class run, but must not answer for ESC-50."""
+    fifty = [f"c{i}" for i in range(50)]
+    full = fake_run(tmp_path, 100, 0.82, model="logmel-cnn", data="esc50-full", classes=fifty)
+    part = fake_run(tmp_path, 100, 0.95, model="logmel-cnn", data="esc50-part", classes=fifty[:10])
+    assert runs.default_run(tmp_path, data="esc50") == full
+    assert runs.predict_choices(tmp_path, data="esc50")[:2] == [full, part]
+    assert runs.compare_defaults(runs.evaluated(tmp_path), "esc50")[0] == full
+    assert runs.defaults(tmp_path)["esc50"] == full
+
+
+def test_a_short_label_names_the_run_in_a_few_words(tmp_path):
+    run = fake_run(tmp_path, 100, 0.8, model="logmel-cnn", data="esc50-b")
+    run.write_results({**run.results(), "summary": {"accuracy": {"mean": 0.8234, "std": 0.027, "n": 2}}})
+    assert runs.short_label(run) == f"logmel-cnn · esc50 · 100 epochs · test 0.82 · {run.config.key()}"
+    (run.fold_dir(3) / "best.pt").unlink()
+    assert "· 1 of 2 folds ·" in runs.short_label(Run(run.path))
 
 
 def test_compare_shows_the_best_model_for_the_chosen_classes_then_the_others(tmp_path):
