@@ -62,11 +62,18 @@ def under_noise(waves, snr_db: float, noise_of):
     return torch.stack(out)
 
 
+def command_line(argv: list[str] | None = None) -> str:
+    """How this bench was started, quoted so that it can be pasted back into a shell (an argument with a
+    space or a comma, e.g. a --label, stays one argument)."""
+    args = sys.argv[1:] if argv is None else argv
+    return "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *args])
+
+
 def record(out: Path, key: str, entry: dict) -> None:
     """Merge {key: entry, with the command that made it} into the JSON file `out`, keeping its other keys:
     one file per bench, one entry per run measured."""
     results = json.loads(out.read_text()) if out.is_file() else {}
-    results[key] = {"command": "python " + shlex.join(["bench/" + Path(sys.argv[0]).name, *sys.argv[1:]]), **entry}
+    results[key] = {"command": command_line(), **entry}
     out.write_text(json.dumps(results, indent=1) + "\n")
 
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from audioclf.allocator import keep_freed_memory  # noqa: E402
 from audioclf.models import ModelConfig, Trunk, _nhwc, build_model  # noqa: E402
+from bench import command_line  # noqa: E402
 from bench.naive import as_the_report_writes_it  # noqa: E402
 from bench.run import machine  # noqa: E402
 
@@ -258,7 +259,7 @@ def markdown(r: dict, command: str) -> list[str]:
         if any(v["variant"].startswith("torch.compile") for v in model["variants"]):
             lines.append("torch.compile draws dropout masks with its own generator, so where the model has "
                          "dropout (the transformer) its difference comes from other masks, not from rounding.")
-        lines += ["", f"Where the shipped step's time goes (profiler, self CPU time, heaviest ops):", "",
+        lines += ["", "Where the shipped step's time goes (profiler, self CPU time, heaviest ops):", "",
                   "| op | input shapes | ms per step | share |", "|---|---|---|---|"]
         lines += [f"| {o['op']} | `{o['shapes']}` | {o['ms_per_step']:.1f} | {o['share']:.0%} |" for o in model["ops"]]
         lines.append("")
@@ -277,7 +278,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile of the whole model")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
     args = ap.parse_args()
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = command_line()
     r = dict(run(args.models, args.steps, args.compile), command=command)
     args.docs.mkdir(parents=True, exist_ok=True)
     (args.docs / "cpu_step.json").write_text(json.dumps(r, indent=1))

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from audioclf.cli import build_parser, config_from_args  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import command_line  # noqa: E402
 
 OUT = ROOT / "bench" / "crossval.json"
 FOLDS = (1, 2, 3, 4, 5)
@@ -94,7 +95,7 @@ def main() -> None:
                      mean_accuracy=float(np.mean([d["accuracy"] for d in done])),
                      std_accuracy=float(np.std([d["accuracy"] for d in done])),
                      pooled_accuracy=correct / sum(d["clips"] for d in done),
-                     command="python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+                     command=command_line())
         OUT.write_text(json.dumps({**old, key: entry}, indent=1) + "\n")  # after each fold: a stop keeps the rest
 
 

@@ -34,6 +34,7 @@ from audioclf.models import build_model  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
 from audioclf.teach import TEACH_TRAINING, Start, source_run, start_from, start_state  # noqa: E402
 from audioclf.train import make_optimizer, make_schedule, train_epoch  # noqa: E402
+from bench import command_line  # noqa: E402
 
 
 def train_arm(config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_classes: int,
@@ -97,7 +98,7 @@ def main() -> None:
                       f"trained in {seconds:.1f} s", flush=True)
     summary = {f"{arm} k={k}": float(np.mean([r["accuracy"] for r in rows if r["arm"] == arm and r["k"] == k]))
                for arm in arms for k in args.ks}
-    args.out.write_text(json.dumps({"command": " ".join(sys.argv), "source": source.name, "classes": args.classes,
+    args.out.write_text(json.dumps({"command": command_line(), "source": source.name, "classes": args.classes,
                                     "repeats": args.repeats, "epochs": args.epochs, "rows": rows,
                                     "mean_accuracy": summary}, indent=1))
     for key, acc in summary.items():

@@ -42,6 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import command_line  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 DEFAULT_CLIPS = ROOT.parent / "shared" / "data" / "esc10" / "audio"
@@ -496,7 +497,7 @@ def write_doc(doc: Path, section: str) -> None:
     start = text.find(heading + "\n")
     if start >= 0:
         end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + text[end + 1:] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     doc.write_text(text)
@@ -535,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     warm_clip, clips = clips[-1], clips[:-1]
     want = expected(run, clips + [warm_clip])
     trains = {"no": [False], "yes": [True], "both": [False, True]}[args.train]
-    report = {"label": args.label, "command": "python bench/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    report = {"label": args.label, "command": command_line(argv),
               "machine": machine(), "run": run.name, "clips_per_session": args.clips,
               "clips_source": (f"{len(clips)} real clips from {args.clips_dir}" if clips[0].suffix != ".wav"
                                or args.clips_dir in clips[0].parents else f"{len(clips)} synthetic tones"),

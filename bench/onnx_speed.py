@@ -34,6 +34,7 @@ from audioclf.audio import load_audio  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.export import export_onnx, load_onnx  # noqa: E402
 from audioclf.inference import load_ensemble, predict_file  # noqa: E402
+from bench import command_line  # noqa: E402
 from bench.load import write_doc  # noqa: E402
 from bench.run import machine  # noqa: E402
 
@@ -165,7 +166,7 @@ def main() -> None:
     import onnxruntime
 
     r = bench(args.run, args.data, args.repeats, args.long_seconds, args.long_rounds)
-    r.update(command="python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]), machine=machine(),
+    r.update(command=command_line(), machine=machine(),
              onnxruntime=onnxruntime.__version__, when=time.strftime("%Y-%m-%d"))
     (ROOT / "bench" / "onnx_speed.json").write_text(json.dumps(r, indent=1) + "\n")
     section = markdown(r)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from audioclf.config import PrepConfig, TrainConfig  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.models import ModelConfig, build_model  # noqa: E402
+from bench import command_line  # noqa: E402
 from bench.gpu import (GRAPHS_FILE, SESSION_FILE, forward_flops, graphs_markdown, per100_s,  # noqa: E402
                        session_markdown)
 
@@ -495,7 +496,7 @@ def main() -> None:
         results["training"] = bench_training(args.data, args.models, args.epochs, args.rounds)
     if "gpu" in todo:
         results["gpu"] = bench_gpu(args.data)
-    write(results, "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]))
+    write(results, command_line())
     print((ROOT / "docs" / "benchmarks.md").read_text())
 
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from audioclf.features import resample  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import command_line  # noqa: E402
 
 
 def build_folder(esc50: Path, dest: Path, n_classes: int, n_clips: int, seed: int) -> list[str]:
@@ -66,7 +67,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         (run,) = [r for r in map(Run, store.iterdir()) if r.config_file.is_file()]
         res, config = run.results(), run.config
-    row = {"command": " ".join(sys.argv), "train_command": "python -m audioclf train --data DIR --from "
+    row = {"command": command_line(), "train_command": "python -m audioclf train --data DIR --from "
            f"{args.source}", "classes": classes, "clips_per_class": args.clips, "wall_seconds": round(seconds, 1),
            "epochs": config.epochs, "folds": list(config.cv_folds),
            "cross_validated_accuracy": res["ensemble"]["accuracy"], "cpu_count": os.cpu_count()}

@@ -2,6 +2,7 @@
 timed on a GPU, which CI lacks, so its code path runs here on the CPU, tiny; bench/run.py's results
 file keeps the sections it did not re-run."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -276,3 +277,21 @@ def test_hiss_bench_puts_white_or_pink_noise_of_its_own_under_each_clip_at_the_a
         assert power[:, 400:800].mean() / power[:, 800:1600].mean() == pytest.approx(octave_ratio, rel=0.15)
         assert not np.allclose(under[0], under[1])  # noise of its own per clip
         assert torch.equal(with_hiss(waves, 16000, slope, 20.0), noisy)  # the same in every run
+
+
+def test_a_bench_records_its_command_so_that_it_pastes_back(monkeypatch, tmp_path):
+    """The command written beside a figure is the one that made it: an argument with a comma or a space
+    (a --label) stays one argument, and a rewritten section keeps its blank line before the next."""
+    import shlex
+
+    from bench import command_line
+    from bench.load import write_doc
+
+    monkeypatch.setattr(sys, "argv", ["/anywhere/bench/load.py", "--label", "2026-11-28, commit abc", "--sessions", "5"])
+    line = command_line()
+    assert line == "python bench/load.py --label '2026-11-28, commit abc' --sessions 5"
+    assert shlex.split(line)[1:] == ["bench/load.py", "--label", "2026-11-28, commit abc", "--sessions", "5"]
+    doc = tmp_path / "reliability.md"
+    doc.write_text("# R\n\n## Under load\nold\n\n## After\ntext\n")
+    write_doc(doc, "## Under load\nnew\n| a | b |\n")
+    assert doc.read_text() == "# R\n\n## Under load\nnew\n| a | b |\n\n## After\ntext\n"

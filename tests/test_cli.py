@@ -127,7 +127,6 @@ def test_predict_a_folder_of_phone_recordings(esc10_dir, tmp_path, capsys):
     of one clip get the answer of its wav through the shipped default model."""
     import csv
 
-    import numpy as np
     import soundfile as sf
 
     from audioclf.audio import encode, load_audio

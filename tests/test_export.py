@@ -166,7 +166,6 @@ def good_json(data: bytes, **change) -> str:
 
 def foreign_onnx() -> bytes:
     """A valid ONNX model that is not audioclf's: y = x."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "foreign",

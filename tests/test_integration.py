@@ -3,7 +3,6 @@ import json
 
 import pytest
 
-from audioclf import store
 from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.prepare import prepare

@@ -92,7 +92,7 @@ def test_launch_trains_in_the_run_folder_the_cli_writes_to(data_dir, tmp_path):
 def test_cancel_keeps_finished_folds_and_relaunch_resumes(data_dir, tmp_path):
     root = tmp_path / "store"
     started = jobs.launch(request(data_dir, model="cnn", epochs=3, cv_folds=(2, 3)), root)
-    config, run = started.job.config, started.job.run
+    run = started.job.run
     deadline = time.time() + 120
     while not run.fold_complete(2):  # cancel while fold 3 trains
         assert time.time() < deadline and jobs.job_status(run).active, jobs.log_tail(run, 20)

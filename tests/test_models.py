@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from audioclf import models
-from audioclf.models import (MODELS, CNNTransformer, ModelConfig, SeedCNN, build_model, conv_pool_nhwc,
+from audioclf.models import (CNNTransformer, ModelConfig, SeedCNN, build_model, conv_pool_nhwc,
                              count_parameters, trunk)
 
 
