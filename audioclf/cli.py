@@ -218,9 +218,25 @@ def lower_priority() -> None:
     step = os.environ.get("AUDIOCLF_NICE", "")
     if step.strip() and hasattr(os, "nice"):
         try:
-            os.nice(int(step))
+            niceness = os.nice(int(step))
         except (ValueError, OSError):
             print(f"audioclf: warning: AUDIOCLF_NICE={step!r} ignored (a whole number is needed)", file=sys.stderr)
+            return
+        if os.getsid(0) == os.getpid():  # a session of its own (the app's jobs): never a user's terminal
+            set_session_nice(niceness)
+
+
+def set_session_nice(niceness: int) -> None:
+    """Linux's autogroup scheduling (on by default) shares the CPU between sessions before it looks at nice
+    values, so a job in a session of its own (`jobs._start`) took an equal share beside the app's server
+    however nice it was (bench/load.py). Its session gets the same nice value; where there is no autogroup
+    (not Linux, turned off), nothing changes."""
+    from pathlib import Path
+
+    try:
+        Path("/proc/self/autogroup").write_text(str(niceness))
+    except OSError:
+        pass
 
 
 def cmd_train(args) -> int:

@@ -48,10 +48,13 @@ def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
     return attention_view(ui.fold_model(r, fold).model, torch.from_numpy(wave), r.config.prep)
 
 
+ds, _ = ui.dataset_or_error()
+# First offered: the best complete run (never the newest) on the sidebar's classes if there is one, else of all.
+on_these = [r for r in transformer_runs if ds is not None and runs.class_set(r) == ds.name] or transformer_runs
 c = st.columns(2)
 run = c[0].selectbox("Transformer run", transformer_runs, key="att_run",
                      format_func=lambda r: ui.run_label(r, short=True),  # the half-width box cuts a long line
-                     index=transformer_runs.index(runs.best(transformer_runs)))  # best complete run, not the newest
+                     index=transformer_runs.index(runs.best(on_these)))
 cfg = run.config
 folds = run.folds_with_weights()
 st.caption(f"`{cfg.model}`: {spec(cfg.model).description}.")  # how its tokens are made (the registry's words)
@@ -60,7 +63,6 @@ fold = c[1].selectbox("Model", ([ENSEMBLE] if len(folds) > 1 else []) + folds, k
                       format_func=lambda f: f"fold ensemble (mean over the {len(folds)} fold models)" if f == ENSEMBLE
                       else f"fold {f} model (validated on fold {f})")
 
-ds, _ = ui.dataset_or_error()
 test_clips = runs.test_clips_of(run, ds) if ds is not None else []  # any release of the same clips will do
 same_data = bool(test_clips)
 sources = (["test"] if same_data else []) + ["upload"]

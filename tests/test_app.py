@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -234,7 +235,6 @@ def store_with_a_quick_experiment(app_data, tmp_path, monkeypatch) -> tuple[str,
     worse copy of each (a quick experiment). Returns the shipped CNN's, the quick CNN's and the shipped
     4-head transformer's folder names."""
     import json
-    import shutil
 
     root = tmp_path / "store"
     shutil.copytree(app_data.checkpoints, root)
@@ -270,6 +270,23 @@ def test_defaults_are_the_best_runs_and_shipped_ones_wear_a_badge(use, app_data,
     assert at.selectbox(key="att_run").value.name == tr4
     at = open_page("overview")
     assert (table_with(at, "shipped")["shipped"] == "★ shipped").sum() == 2
+
+
+def test_attention_offers_first_the_best_transformer_on_the_sidebars_classes(use, app_data, tmp_path, monkeypatch):
+    import json
+
+    use(data=True, runs=True)
+    _, _, tr4 = store_with_a_quick_experiment(app_data, tmp_path, monkeypatch)
+    other = tmp_path / "store" / f"{tr4}-other"  # a better transformer on other data: not for these classes
+    shutil.copytree(tmp_path / "store" / tr4, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "dataset_id": "otherdata-0123456789"}))
+    res = json.loads((other / "results.json").read_text())
+    res["summary"]["training"]["val_acc"]["mean"] = 0.99
+    (other / "results.json").write_text(json.dumps(res))
+    at = open_page("attention")
+    assert at.selectbox(key="att_run").value.name == tr4
+    assert any(" · otherdata · " in o for o in at.selectbox(key="att_run").options)  # offered, not first
 
 
 def check_compare(at, data, runs):

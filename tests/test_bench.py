@@ -3,6 +3,7 @@ timed on a GPU, which CI lacks, so its code path runs here on the CPU, tiny; ben
 file keeps the sections it did not re-run."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -295,3 +296,18 @@ def test_a_bench_records_its_command_so_that_it_pastes_back(monkeypatch, tmp_pat
     doc.write_text("# R\n\n## Under load\nold\n\n## After\ntext\n")
     write_doc(doc, "## Under load\nnew\n| a | b |\n")
     assert doc.read_text() == "# R\n\n## Under load\nnew\n| a | b |\n\n## After\ntext\n"
+
+
+def test_beside_job_times_every_call_of_every_session(tmp_path):
+    """bench/beside_job.py's round: one time per call, all sessions at once, on the shipped default run."""
+    import os
+
+    from audioclf.inference import load_ensemble
+    from bench.beside_job import cpu_seconds, one_round
+    from bench.load import pick_clips
+
+    clips = [(p.name, p.read_bytes()) for p in pick_clips(4, None, tmp_path)]  # synthetic tones
+    run = Path(__file__).resolve().parents[1] / "checkpoints" / "logmel-cnn-taught-9872ca59ef17"
+    times = one_round(load_ensemble(run), clips, 2, 2)
+    assert len(times) == 4 and all(t > 0 for t in times)
+    assert cpu_seconds(os.getpid()) > 0
