@@ -51,9 +51,9 @@ def maps(run: str, fold: int, stamp: str, wave: np.ndarray) -> dict:
 ds, _ = ui.dataset_or_error()
 # First offered: the best complete run (never the newest) on the sidebar's classes if there is one, else of all.
 on_these = [r for r in transformer_runs if ds is not None and runs.class_set(r) == ds.name] or transformer_runs
-c = st.columns(2)
+c = st.columns([3, 2])
 run = c[0].selectbox("Transformer run", transformer_runs, key="att_run",
-                     format_func=lambda r: ui.run_label(r, short=True),  # the half-width box cuts a long line
+                     format_func=lambda r: ui.run_label(r, short=True),  # a narrow box cuts a long line
                      index=transformer_runs.index(runs.best(on_these)))
 cfg = run.config
 folds = run.folds_with_weights()

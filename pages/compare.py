@@ -21,7 +21,7 @@ st.markdown("Pick runs to compare. First shown: the best model for the sidebar's
             "each run's **test fold** (fold 1 unless its config says otherwise), which no model saw during "
             "training or model selection (a run with too few clips for a test fold: each clip judged by the fold "
             "model that did not train on it, marked \"out of fold\").")
-labels = {r.name: runs.short_label(r) for r in evaluated}  # short: five chips fit in the box
+labels = {r.name: ui.run_label(r, short=True) for r in evaluated}  # short: five chips fit in the box
 ds, _ = ui.dataset_or_error()
 default = [r.name for r in runs.compare_defaults(evaluated, ds.name if ds is not None else "esc10")]  # never the newest
 chosen = st.multiselect("Runs", list(labels), default=default, format_func=labels.get, key="compare_runs")
