@@ -18,7 +18,7 @@ from audioclf.errors import UserError
 from audioclf.store import Run
 from audioclf.config import PrepConfig
 from audioclf.audio import AUDIO_EXTENSIONS
-from audioclf.data import DataError, Dataset, default_data_dir, open_dataset
+from audioclf.data import SUBSET_CLASSES, SUBSET_NAMES, DataError, Dataset, default_data_dir, open_dataset
 from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 
 # The chosen dataset lives in plain session keys; the sidebar's widgets (keys with a "_input" suffix)
@@ -215,9 +215,9 @@ def sidebar() -> None:
                           + ", ".join(f"`{r}`" for r in data_roots()))
         if is_esc50_layout(ss[DATA_KEY]):
             ss[f"{SUBSET_KEY}_input"] = ss[SUBSET_KEY]
-            st.radio("Subset", ["esc10", "esc50"], key=f"{SUBSET_KEY}_input", horizontal=True,
+            st.radio("Subset", list(SUBSET_CLASSES), key=f"{SUBSET_KEY}_input", horizontal=True,
                      on_change=_copy_back, args=(SUBSET_KEY,),
-                     format_func={"esc10": "ESC-10 (10 classes)", "esc50": "ESC-50 (50 classes)"}.get)
+                     format_func=lambda s: f"{SUBSET_NAMES[s]} ({SUBSET_CLASSES[s]} classes)")
         ds, err = dataset_or_error()
         if ds is not None:
             st.success(f"**{ds.name}**: {len(ds)} clips, {len(ds.classes)} classes, "

@@ -229,8 +229,8 @@ def lower_priority() -> None:
 def set_session_nice(niceness: int) -> None:
     """Linux's autogroup scheduling (on by default) shares the CPU between sessions before it looks at nice
     values, so a job in a session of its own (`jobs._start`) took an equal share beside the app's server
-    however nice it was (bench/beside_job.py, docs/reliability.md). Its session gets the same nice value; where there is no autogroup
-    (not Linux, turned off), nothing changes."""
+    however nice it was (bench/beside_job.py, docs/reliability.md). Its session gets the same nice value;
+    where there is no autogroup (not Linux, turned off), nothing changes."""
     from pathlib import Path
 
     try:

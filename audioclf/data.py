@@ -131,7 +131,7 @@ def load_esc50(root: Path, subset: str = "esc10") -> Dataset:
     category, no near-duplicate category names, ESC-10 rows only from the ten ESC-10 classes, file
     names inside audio/.
     """
-    if subset not in ("esc10", "esc50"):
+    if subset not in SUBSET_CLASSES:
         raise DataError(f"unknown subset {subset!r}: choose esc10 or esc50")
     meta = root / "meta" / "esc50.csv"
     try:

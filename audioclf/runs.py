@@ -51,9 +51,11 @@ def complete_first(runs: list[Run]) -> list[Run]:
     return sorted(runs, key=lambda r: not r.is_complete())
 
 
-def validation_accuracy(run: Run) -> float:
-    """The mean validation accuracy of a run's fold models at their chosen epochs (never the test)."""
-    acc = ((run.results() or {}).get("summary", {}).get("training", {}).get("val_acc") or {}).get("mean")
+def validation_accuracy(run: Run, results: dict | None = None) -> float:
+    """The mean validation accuracy of a run's fold models at their chosen epochs (never the test), from
+    `results` when the caller has read them already."""
+    res = results if results is not None else run.results() or {}
+    acc = (res.get("summary", {}).get("training", {}).get("val_acc") or {}).get("mean")
     return float(acc) if acc is not None and not math.isnan(acc) else -1.0
 
 
@@ -109,17 +111,16 @@ def defaults(root: Path | None = None) -> dict[str, Run]:
     return {name: best(groups[name]) for name in sorted(groups)}
 
 
-def class_count(run: Run) -> int:
-    """How many classes a run's models tell apart (0 before its first evaluation)."""
-    return len((run.results() or {}).get("classes") or [])
-
-
 def best(runs: list[Run]) -> Run:
     """Complete runs first, then those that know the most classes, then the best by validation accuracy
     (never test); ties: the first given (the newest, for runs given newest first). Classes before accuracy:
     a run trained on part of a class set (the ESC-50 subset of a folder that holds only ESC-10's ten
     classes) scores higher on its easier task but can't answer for the other forty sounds."""
-    return max(runs, key=lambda r: (r.is_complete(), class_count(r), validation_accuracy(r)))
+    def rank(run: Run) -> tuple:
+        res = run.results() or {}  # read once: results.json holds every test prediction
+        return run.is_complete(), len(res.get("classes") or []), validation_accuracy(run, res)
+
+    return max(runs, key=rank)
 
 
 def best_per_label(runs: list[Run]) -> list[Run]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import store
+from .data import SUBSET_CLASSES
 from .errors import ConfigError, UserError
 from .store import Run
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 # give (docs/results.md).
 TEACH_TRAINING = {"epochs": 30, "lr": 1e-3, "weight_decay": 0.05, "optimizer": "adamw", "schedule": "onecycle",
                   "label_smoothing": 0.05, "augment": "recipe-room", "precision": "bf16"}
-CLASS_SETS = ("esc10", "esc50")  # `--from esc50`: the best run trained on that class set
+CLASS_SETS = tuple(SUBSET_CLASSES)  # `--from esc50`: the best run trained on that class set
 HEAD = "head."  # the layer that is replaced: a model that can be taught names its classifier `head`
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _-]{0,39}")  # a class or folder name a person types

@@ -33,6 +33,7 @@ from audioclf.audio import load_audio  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.features import waveform  # noqa: E402
 from audioclf.store import Run  # noqa: E402
+from bench import command_line  # noqa: E402
 
 
 def clip_stats(out: dict, wave: np.ndarray, sr: int) -> dict[str, float]:
@@ -73,7 +74,7 @@ def main() -> None:
         table[run.config.label] = {key: round(float(np.median([r[key] for r in rows])), 3) for key in rows[0]}
         table[run.config.label]["n"] = len(rows)
         print(run.config.label, table[run.config.label], flush=True)
-    out = {"command": "python bench/attention_stats.py", "seconds": round(time.perf_counter() - t0, 1),
+    out = {"command": command_line(), "seconds": round(time.perf_counter() - t0, 1),
            "flat": {"peak": 1.0, "top10": 0.1, "loud20": 0.2}, "runs": table}
     (ROOT / "bench" / "attention_stats.json").write_text(json.dumps(out, indent=1) + "\n")
 

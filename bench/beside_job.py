@@ -24,13 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import record  # noqa: E402
-from bench.load import pick_clips, start_training  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench.load import cpu_seconds, pick_clips, start_training  # noqa: E402
 
 
 def one_round(ensemble, clips: list[tuple[str, bytes]], sessions: int, per_session: int) -> list[float]:

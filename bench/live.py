@@ -32,6 +32,7 @@ from audioclf.data import open_dataset  # noqa: E402
 from audioclf.features import resample  # noqa: E402
 from audioclf.inference import load_ensemble  # noqa: E402
 from audioclf.live import Listener  # noqa: E402
+from bench import command_line  # noqa: E402
 
 RATE, FRAME = 48000, 960  # the browser's rate and 20 ms frames
 
@@ -83,7 +84,7 @@ def main() -> None:
     cpu = np.concatenate([r.pop("cpu_s") for r in rows])
     found = np.array([r["right_after_s"] for r in rows if r["right_after_s"] is not None])
     summary = {
-        "command": f"python bench/live.py --per-class {args.per_class}", "run": run.name, "clips": len(rows), "silence_s": args.silence,
+        "command": command_line(), "run": run.name, "clips": len(rows), "silence_s": args.silence,
         "cpus": os.cpu_count(), "load": round(os.getloadavg()[0], 1), "wall_s": round(time.perf_counter() - t0, 1),
         "right_within_clip": int(len(found)),
         "right_after_s": {q: round(float(np.percentile(found, p)), 2) for q, p in (("median", 50), ("p90", 90))},

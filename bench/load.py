@@ -248,6 +248,18 @@ async def session(browser, url: str, clips: list[Path], others: list[str], run_n
     return rows  # the context stays open until the CPU use is read (its renderer would take its count with it)
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """/proc/PID/stat after the command's name: [1] the parent's pid, [11] and [12] user and system ticks."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int | str, fields: list[str] | None = None) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = fields or stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_snapshot() -> dict:
     """CPU seconds used so far by each process (pid -> (command, seconds)) and by the machine."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -256,12 +268,11 @@ def cpu_snapshot() -> dict:
         if not d.name.isdigit():
             continue
         try:
-            stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat_fields(d.name)
             cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        procs[int(d.name)] = (cmd, (int(fields[11]) + int(fields[12])) / tick, int(fields[1]))
+        procs[int(d.name)] = (cmd, cpu_seconds(d.name, fields), int(fields[1]))
     cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     return {"procs": procs, "busy": (sum(cpu) - cpu[3] - cpu[4]) / tick, "all": sum(cpu) / tick,
             "time": time.perf_counter()}

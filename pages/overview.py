@@ -4,7 +4,7 @@ import streamlit as st
 import ui
 from audioclf import jobs, plots, runs, store
 from audioclf.config import TrainConfig
-from audioclf.data import DataError, open_dataset
+from audioclf.data import SUBSET_NAMES, DataError, open_dataset
 from audioclf.roots import ROOTS_ENV, data_roots, resolve_under_roots
 
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
@@ -29,7 +29,7 @@ def default_model_line(data: str) -> str | None:
     acc = res.get("ensemble", {}).get("accuracy")
     where = "out of fold" if runs.cross_validated(res) else f"on test fold {res.get('test_fold', TEST_FOLD)}"
     right = f": its fold models together are right on **{acc:.1%}** of the clips {where}" if acc is not None else ""
-    shown = {"esc10": "ESC-10", "esc50": "ESC-50"}.get(data, data)
+    shown = SUBSET_NAMES.get(data, data)
     return (f"**Predict** answers {shown}'s classes with the best trained model, `{run.config.label}` "
             f"(`{run.name}`, chosen by validation accuracy){right}.")
 

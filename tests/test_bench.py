@@ -303,8 +303,8 @@ def test_beside_job_times_every_call_of_every_session(tmp_path):
     import os
 
     from audioclf.inference import load_ensemble
-    from bench.beside_job import cpu_seconds, one_round
-    from bench.load import pick_clips
+    from bench.beside_job import one_round
+    from bench.load import cpu_seconds, pick_clips
 
     clips = [(p.name, p.read_bytes()) for p in pick_clips(4, None, tmp_path)]  # synthetic tones
     run = Path(__file__).resolve().parents[1] / "checkpoints" / "logmel-cnn-taught-9872ca59ef17"
