@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoints", type=Path)
     i.set_defaults(func=cmd_info)
 
+    rm = sub.add_parser("delete", help="delete trained runs (not the shipped ones, not while training)",
+                        description="Delete run folders from the checkpoint store, each whole; asks first unless "
+                                    "--yes. The runs that ship with audioclf and runs being trained are refused.")
+    rm.add_argument("runs", nargs="+", help="run folder names (as `info` lists them) or paths")
+    rm.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
+    rm.add_argument("--yes", action="store_true", help="do not ask")
+    rm.set_defaults(func=cmd_delete)
+
     d = sub.add_parser("download", help="download a dataset", description="Download the official ESC-50 archive.")
     d.add_argument("dataset", choices=["esc50"])
     d.add_argument("--dest", type=Path, default=Path("data"), help="folder to put esc50/ in (default: ./data)")
@@ -497,6 +505,36 @@ def cmd_info(args) -> int:
         for name, run in chosen.items():
             print(f"  {name:<10} {run.name:<{width}} validation acc {validation_accuracy(run):.3f}")
     return 0
+
+
+def cmd_delete(args) -> int:
+    from . import jobs, store
+
+    root = args.checkpoints or store.checkpoints_dir()
+    found = []
+    for given in args.runs:
+        run = store.Run(root / given if Path(given).name == given else given)  # a bare name: one in the store
+        if not run.config_file.is_file():
+            raise UserError(f"{given}: no run folder of that name in {root} (`python -m audioclf info` lists them)"
+                            if run.path.parent == root else f"{given} is not a run folder (no config.json in it)")
+        found.append(run)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("delete asks before deleting: add --yes to delete without a terminal")
+        what = found[0].name if len(found) == 1 else f"these {len(found)} runs"
+        if input(f"Delete {what} with all its files? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    refused = 0
+    for run in found:
+        try:
+            jobs.delete(run)
+        except UserError as e:
+            print(f"audioclf: error: {e}", file=sys.stderr)
+            refused += 1
+        else:
+            print(f"deleted {run.path}")
+    return 2 if refused else 0
 
 
 def cmd_download(args) -> int:

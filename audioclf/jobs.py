@@ -13,6 +13,7 @@ jobs; a run another process is training (its training lock is held) is never sta
     started = launch(request)          # outcome "started", "running" (already) or "cached" (done)
     jobs = list_jobs()                 # every run in the store, newest first, with its status
     cancel(started.job.run)            # SIGTERM: the folds already finished stay on disk
+    delete(started.job.run)            # a run you trained, once it is not training
 """
 from __future__ import annotations
 
@@ -236,6 +237,24 @@ def cancel(run: Run | Path) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def delete(run: Run | Path) -> None:
+    """Delete a run that is not training and did not ship with audioclf (the report's comparison and the
+    default models); UserError says why not. Its folder goes at once and whole (`Run.delete`)."""
+    from .runs import is_shipped
+
+    run = as_run(run)
+    if is_shipped(run):
+        raise UserError(f"{run.name} ships with audioclf (listed in {run.path.parent / 'REFERENCE.json'}): "
+                        "it is kept; delete only runs you trained")
+    try:
+        job = job_status(run)
+    except UserError:  # an unreadable config.json: the training lock below still guards it
+        job = None
+    if job is not None and job.active:
+        raise store.RunBusy(f"{run.name} is {job.status} (process {job.pid}): cancel it first", job.pid)
+    run.delete()  # under the training lock: also refuses a trainer that job.json does not know of
 
 
 def wait(run: Run | Path, timeout: float = 60.0, poll: float = 0.2) -> Job:

@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -410,6 +411,19 @@ class Run:
                 f.truncate(0)
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def delete(self) -> None:
+        """Remove the run folder and everything in it. Under the training lock (a run being trained raises
+        RunBusy), the folder is first renamed to a hidden name, so that no listing ever shows half a run,
+        even if the removal is interrupted (`list_runs` skips hidden folders; the next delete clears them)."""
+        if self.path.is_symlink() or not self.config_file.is_file():
+            raise UserError(f"{self.path} is not a run folder (no config.json in it); nothing was deleted")
+        for stale in self.path.parent.glob(".deleted-*"):  # earlier deletes that were interrupted
+            shutil.rmtree(stale, ignore_errors=True)
+        with self.training_lock():
+            gone = self.path.with_name(f".deleted-{self.name}-{os.getpid()}")
+            os.replace(self.path, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
     def is_training(self) -> bool:
         """Whether some process holds the training lock right now."""
         try:
@@ -469,5 +483,5 @@ def list_runs(root: Path | None = None) -> list[Run]:
     root = root or checkpoints_dir()
     if not root.is_dir():
         return []
-    runs = [Run(d) for d in root.iterdir() if (d / "config.json").is_file()]
+    runs = [Run(d) for d in root.iterdir() if not d.name.startswith(".") and (d / "config.json").is_file()]
     return sorted(runs, key=lambda r: r.config_file.stat().st_mtime, reverse=True)

@@ -145,6 +145,29 @@ def job_panel(job: jobs.Job) -> None:
             st.markdown(f"**Test-fold results** (accuracy on fold {cfg.test_fold} of each fold's best-validation model)")
             st.dataframe(ui.styled(runs.fold_table(res), ui.FOLD_COLUMNS), hide_index=True)
             st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
+    if not job.active:
+        delete_control(job)
+
+
+def delete_control(job: jobs.Job) -> None:
+    """A run the user trained can go, after a second click; the shipped ones stay (the report's comparison
+    and the default models)."""
+    if runs.is_shipped(job.run):
+        st.button("Delete this run", icon=":material/delete:", disabled=True, key=f"delete-{job.run.name}",
+                  help="It ships with audioclf (the report's comparison, the default models): it is kept.")
+        return
+    with st.popover("Delete this run", icon=":material/delete:"):
+        st.markdown(f"Delete `{job.run.name}`: its fold models, curves and results. This cannot be undone.")
+        if st.button("Delete", type="primary", key=f"delete-{job.run.name}"):
+            try:
+                jobs.delete(job.run)
+            except (UserError, OSError) as e:
+                st.error(f"Could not delete {job.run.name}: {e}")
+                return
+            left = jobs.list_jobs()  # the details box moves to the newest run left (set, so the browser shows it too)
+            st.session_state[FOCUS_KEY] = left[0].run.name if left else None
+            st.session_state[NOTICE_KEY] = ("success", f"Deleted {job.label} (`{job.run.name}`).")
+            st.rerun()
 
 
 def jobs_view() -> None:

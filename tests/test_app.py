@@ -272,6 +272,22 @@ def test_defaults_are_the_best_runs_and_shipped_ones_wear_a_badge(use, app_data,
     assert (table_with(at, "shipped")["shipped"] == "★ shipped").sum() == 2
 
 
+def test_train_deletes_a_run_after_a_second_click_but_keeps_shipped_ones(use, app_data, tmp_path, monkeypatch):
+    use(data=True, runs=True)
+    cnn, quick, _ = store_with_a_quick_experiment(app_data, tmp_path, monkeypatch)
+    at = open_page("train")
+    at.selectbox(key="train_details").set_value(quick).run()
+    assert [b.key for b in at.button if b.key.startswith("delete-")] == [f"delete-{quick}"]
+    at.button(key=f"delete-{quick}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"Deleted cnn (`{quick}`)." in texts(at, "success")
+    details = at.selectbox(key="train_details")
+    assert quick not in details.options and details.value == store.list_runs()[0].name  # set, not left stale
+    assert quick not in [r.name for r in store.list_runs()] and cnn in [r.name for r in store.list_runs()]
+    at.selectbox(key="train_details").set_value(cnn).run()  # shipped: its delete button is not offered
+    assert not [b for b in at.button if b.key.startswith("delete-") and not b.disabled]
+
+
 def test_attention_offers_first_the_best_transformer_on_the_sidebars_classes(use, app_data, tmp_path, monkeypatch):
     import json
 

@@ -249,3 +249,55 @@ def test_a_job_in_its_own_session_makes_that_session_nice_too():
                              capture_output=True, text=True, start_new_session=own_session,
                              cwd=Path(__file__).resolve().parents[1])
         assert out.stdout.strip() == expected, out.stderr
+
+
+def test_delete_removes_a_run_whole_and_refuses_shipped_and_training_runs(tmp_path):
+    import json
+
+    from audioclf.errors import UserError
+
+    root = tmp_path / "store"
+    mine = fake_run(root, TrainConfig(model="cnn", epochs=1), progress={"status": "done"})
+    (mine.fold_dir(2)).mkdir()
+    (mine.fold_dir(2) / "history.json").write_text("[]")
+    kept = fake_run(root, TrainConfig(model="cnn", epochs=2))
+    shipped = fake_run(root, TrainConfig(model="cnn", epochs=3))
+    (root / "REFERENCE.json").write_text(json.dumps({"runs": {"cnn": {"folder": shipped.name}}}))
+    (root / f".deleted-{kept.name}-1").mkdir()  # an earlier delete that was interrupted
+    (root / f".deleted-{kept.name}-1" / "config.json").write_text("{}")
+
+    assert {r.name for r in store.list_runs(root)} == {mine.name, kept.name, shipped.name}  # hidden ones unlisted
+    jobs.delete(mine)
+    assert not mine.path.exists() and sorted(p.name for p in root.iterdir()) == sorted(
+        ["REFERENCE.json", kept.name, shipped.name])  # whole, and the interrupted one cleared too
+
+    with pytest.raises(UserError, match="ships with audioclf"):
+        jobs.delete(shipped)
+    with kept.training_lock():  # a trainer that job.json does not know of (a terminal)
+        with pytest.raises(store.RunBusy):
+            jobs.delete(kept)
+    assert kept.config_file.is_file() and shipped.config_file.is_file()
+    with pytest.raises(UserError, match="not a run folder"):
+        Run(tmp_path).delete()
+
+
+def test_delete_refuses_a_run_whose_job_is_running(tmp_path):
+    root = tmp_path / "store"
+    run = fake_run(root, TrainConfig(model="cnn", epochs=1), record={"pid": os.getpid(), "started": time.time()})
+    assert jobs.job_status(run).active
+    with pytest.raises(store.RunBusy, match="cancel it first"):
+        jobs.delete(run)
+    assert run.config_file.is_file()
+
+
+def test_the_cli_deletes_only_when_told_to(tmp_path):
+    root = tmp_path / "store"
+    run = fake_run(root, TrainConfig(model="cnn", epochs=1))
+    cli = [sys.executable, "-m", "audioclf", "delete", "--checkpoints", str(root)]
+    here = dict(capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], stdin=subprocess.DEVNULL)
+    asked = subprocess.run([*cli, run.name], **here)  # no terminal to ask in, and no --yes
+    assert asked.returncode == 2 and "--yes" in asked.stderr and run.path.is_dir()
+    wrong = subprocess.run([*cli, "--yes", str(tmp_path)], **here)  # a folder that is not a run
+    assert wrong.returncode == 2 and "not a run folder" in wrong.stderr and "Traceback" not in wrong.stderr
+    done = subprocess.run([*cli, "--yes", run.name], **here)
+    assert done.returncode == 0 and not run.path.exists(), done.stderr
