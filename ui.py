@@ -426,15 +426,22 @@ def read_upload(uploaded) -> tuple[bytes, str] | None:
     The name is the browser's: show it with `plain(name)`."""
     if uploaded is None:
         return None
+    try:
+        return upload_bytes(uploaded)
+    except UserError as e:
+        st.error(str(e))
+        return None
+
+
+def upload_bytes(uploaded) -> tuple[bytes, str]:
+    """`read_upload` without the message box: UserError (its text shown as plain text) says what is wrong."""
     name = getattr(uploaded, "name", "") or "recording.wav"
     size = getattr(uploaded, "size", None)
     if size is not None and size > UPLOAD_LIMIT_MB * 2**20:
-        st.error(f"{plain(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
-        return None
+        raise UserError(f"{plain(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
     data = uploaded.getvalue()
     if not data:
-        st.error(f"{plain(name)}: the file is empty (0 bytes).")
-        return None
+        raise UserError(f"{plain(name)}: the file is empty (0 bytes).")
     return data, name
 
 

@@ -22,6 +22,10 @@ class AudioError(UserError):
     """A file that cannot be used as a clip; the message says which file and why."""
 
 
+class TooLong(AudioError):
+    """A recording over the `max_seconds` its reader was given."""
+
+
 def load_audio(source: str | Path | bytes | BinaryIO, name: str | None = None,
                first_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Decode a file (path, bytes or file object) to float32 of shape (channels, samples) and its rate:
@@ -143,12 +147,12 @@ def _checked(blocks: Iterator[np.ndarray], label: str, rate: int,
         raise AudioError(f"{label}: the file holds no audio samples")
 
 
-def _too_long(label: str, seconds: float | None, max_seconds: float) -> AudioError:
+def _too_long(label: str, seconds: float | None, max_seconds: float) -> TooLong:
     def text(s: float) -> str:
         return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.0f} min" if s >= 90 else f"{s:.0f} s"
 
     length = f"{text(seconds)} of audio" if seconds is not None else f"over {text(max_seconds)} of audio"
-    return AudioError(f"{label}: {length}; the limit is {text(max_seconds)} (cut it into parts)")
+    return TooLong(f"{label}: {length}; the limit is {text(max_seconds)} (cut it into parts)")
 
 
 def _stream_with_av(source: str | Path | BinaryIO, label: str, block_seconds: float, max_seconds: float | None,

@@ -372,7 +372,7 @@ def cmd_predict(args) -> int:
     from .inference import LOUD_DB, load_ensemble, predict_file, top_k
     from .runs import default_run
 
-    from .confidence import verdict
+    from .confidence import ANSWER_COLUMNS, answer_row, verdict
     from .store import Run
 
     onnx = args.onnx or (args.run if args.run and args.run.suffix == ".onnx" else None)
@@ -411,12 +411,9 @@ def cmd_predict(args) -> int:
         v = verdict(res["ensemble"], list(res["per_model"].values()), threshold)
         print(f"  {'answer':>9}: {res['classes'][v['top']]}" if v["sure"] else
               f"  {'answer':>9}: not sure ({'; '.join(v['reasons'])})")
-        rows.append({"file": str(path), "seconds": f"{res['duration_s']:.2f}",
-                     "answer": res["classes"][v["top"]] if v["sure"] else "not sure",
-                     "probability": f"{res['ensemble'][v['top']]:.3f}",
-                     "top": "; ".join(f"{c} {p:.2f}" for c, p in top_k(res["ensemble"], res["classes"], args.top_k))})
+        rows.append({"file": str(path), **answer_row(res, threshold, args.top_k)})
     if args.csv:
-        _write_csv(args.csv, rows, ["file", "seconds", "answer", "probability", "top", "error"])
+        _write_csv(args.csv, rows, ANSWER_COLUMNS)
         print(f"\nwrote {len(rows)} rows to {args.csv}")
     return status
 

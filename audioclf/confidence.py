@@ -70,6 +70,20 @@ def verdict(ensemble: np.ndarray, per_model: Sequence[np.ndarray], threshold: fl
     return {"top": top, "sure": not reasons, "agree": agree, "of": len(per_model), "reasons": reasons}
 
 
+ANSWER_COLUMNS = ["file", "seconds", "answer", "probability", "top", "error"]
+
+
+def answer_row(result: dict, threshold: float, k: int = 3) -> dict:
+    """One recording's answer as a row of the CLI's `--csv` and the Predict page's table (`ANSWER_COLUMNS`,
+    less the file): its length, the top class or "not sure", that class's probability, the top `k`."""
+    from .inference import top_k
+
+    classes, ens = result["classes"], result["ensemble"]
+    v = verdict(ens, list(result["per_model"].values()), threshold)
+    return {"seconds": f"{result['duration_s']:.2f}", "answer": classes[v["top"]] if v["sure"] else "not sure",
+            "probability": f"{ens[v['top']]:.3f}", "top": "; ".join(f"{c} {p:.2f}" for c, p in top_k(ens, classes, k))}
+
+
 def quiet_windows(over_time: dict) -> np.ndarray:
     """Which windows of a long recording are background: over QUIET_DB below the loudest (`level_db`)."""
     return np.asarray(over_time.get("level_db", np.zeros(len(over_time["start_s"])))) < -QUIET_DB

@@ -218,7 +218,7 @@ async def open_predict(context, url: str):
 async def upload(page, clip: Path, run_name: str) -> tuple[float, float, str]:
     """Hand `clip` to the uploader; seconds until its answer is shown and until the run is over."""
     t0 = time.perf_counter()
-    await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
+    await page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(clip))
     handle = await page.wait_for_function(ANSWER_JS, arg=[clip.name, run_name], timeout=120_000, polling=POLL_MS)
     answer = time.perf_counter() - t0
     text = await handle.json_value()

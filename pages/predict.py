@@ -4,20 +4,21 @@ import streamlit as st
 
 import ui
 from audioclf import plots
-from audioclf.audio import excerpt_wav
+from audioclf.audio import TooLong, excerpt_wav
 from audioclf.errors import UserError
-from audioclf.confidence import QUIET_DB, quiet_windows, timeline, verdict
+from audioclf.confidence import ANSWER_COLUMNS, QUIET_DB, answer_row, quiet_windows, timeline, verdict
 from audioclf.inference import LOUD_DB, predict_file, top_k
 from audioclf.store import Run
 
 ui.page_guard()  # a page opened first on a fresh server runs without app.py
+MAX_FILES = 10  # uploads at once; the command line takes whole folders
 
 st.title("Predict")
 st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or webm; any sample rate or channel count; "
             f"up to {ui.RECORDING_LIMIT_S // 3600} hours and {ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
             "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
             "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
-            "nothing is saved. For a folder of recordings, the command line answers them all in one table: "
+            "nothing is saved. Several recordings at once: the box at the bottom; a whole folder: the command line, "
             "`python -m audioclf predict FOLDER --csv answers.csv`.")
 
 choices = ui.predict_runs()  # the best complete run by validation accuracy first (cached until the store changes)
@@ -31,8 +32,8 @@ run = st.selectbox("Model run", list(labels), format_func=labels.get, key="predi
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying…")
-def classify(run: str, stamp: str, data: bytes, name: str) -> dict:
-    return predict_file(ui.ensemble(Run(run)), data, name=name, max_seconds=ui.RECORDING_LIMIT_S)
+def classify(run: str, stamp: str, data: bytes, name: str, max_seconds: float = ui.RECORDING_LIMIT_S) -> dict:
+    return predict_file(ui.ensemble(Run(run)), data, name=name, max_seconds=max_seconds)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -65,7 +66,7 @@ def headline(result: dict, spans: list[dict] | None, threshold: float) -> None:
                    "model knows.", icon=":material/help:")
 
 
-def timeline_view(result: dict, spans: list[dict], data: bytes, name: str) -> None:
+def timeline_view(result: dict, spans: list[dict], data: bytes, name: str, key: str = "timeline") -> None:
     """A long recording: the classes window by window (click a column to hear it), and the spans as a table."""
     classes, ens, ot = result["classes"], np.asarray(result["ensemble"]), result["over_time"]
     st.markdown("**What happens when**: every class that is the top answer somewhere, window by window "
@@ -73,7 +74,7 @@ def timeline_view(result: dict, spans: list[dict], data: bytes, name: str) -> No
                 "Click a column to hear that window.")
     event = st.plotly_chart(plots.timeline_figure(ot["start_s"], ot["ensemble"], classes, ot["clip_s"],
                                                   quiet_windows(ot)),
-                            key="timeline", on_select="rerun", selection_mode="points")
+                            key=key, on_select="rerun", selection_mode="points")
     # A click selects the dot of the window's column (trace 1, one point per window; see plots.timeline_figure).
     picked = [p["point_index"] for p in event.selection.points if p.get("curve_number") == 1]
     if picked and picked[0] < len(ot["start_s"]):  # (a selection left from another recording is ignored)
@@ -120,6 +121,67 @@ def clip_view(result: dict, threshold: float) -> None:
                    f"{target:.0%} of the time.")
 
 
+def answer_view(result: dict, data: bytes, label: str, player: bool, key: str = "timeline") -> None:
+    """One recording's answer: the headline, then its timeline (a long recording) or its top classes."""
+    threshold = ui.unsure_threshold(run)
+    spans = timeline(result["over_time"], result["classes"], threshold) if "over_time" in result else None
+    if player:  # a recording plays in its own recorder already
+        st.audio(data, format=ui.audio_mime(label))
+    headline(result, spans, threshold)
+    st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
+               f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
+    if spans is not None:
+        timeline_view(result, spans, data, label, key)
+    else:
+        clip_view(result, threshold)
+
+
+@st.fragment
+def batch_view() -> None:
+    """Several uploads: one row each (the CLI's --csv columns), the table as a CSV, and one file's details.
+    Together they may hold what one upload may (RECORDING_LIMIT_S of audio), so a batch costs the shared
+    server no more than one long recording."""
+    uploads = st.file_uploader("Upload several recordings", type=ui.AUDIO_TYPES, key="predict_batch",
+                               accept_multiple_files=True, help=f"Up to {MAX_FILES} at once.") or []
+    if not uploads:
+        return
+    if len(uploads) > MAX_FILES:
+        st.error(f"{len(uploads)} files: this page classifies up to {MAX_FILES} at a time. For a whole folder, the "
+                 "command line: `python -m audioclf predict FOLDER --csv answers.csv`.")
+        return
+    threshold, left = ui.unsure_threshold(run), float(ui.RECORDING_LIMIT_S)
+    rows, done = [], []
+    for uploaded in uploads:
+        name = getattr(uploaded, "name", "") or "recording.wav"  # as given: the table renders no Markdown
+        try:
+            if left <= 0:
+                raise UserError(f"{name}: not classified: the files before it hold the "
+                                f"{ui.RECORDING_LIMIT_S // 3600} hours of audio this page takes at once")
+            data, _ = ui.upload_bytes(uploaded)
+            result = classify(str(run.path), run.weights_stamp(), data, name, left)  # its errors go in the table
+        except TooLong as e:
+            rows.append({"file": name, "error": str(e) if left == ui.RECORDING_LIMIT_S else
+                         f"{name}: longer than the {left:.0f} s left of the {ui.RECORDING_LIMIT_S // 3600} hours "
+                         "of audio this page takes at once"})
+            continue
+        except UserError as e:  # one bad file is one row that says why, never the end of the batch
+            rows.append({"file": name, "error": str(e)})
+            continue
+        left -= result["duration_s"]
+        rows.append({"file": name, **answer_row(result, threshold)})
+        done.append((name, data, result))
+    table = ui.as_table(rows).reindex(columns=ANSWER_COLUMNS).fillna("")
+    st.markdown(f"**{len(done)} of {len(rows)} files classified** (together up to "
+                f"{ui.RECORDING_LIMIT_S // 3600} hours of audio; \"not sure\" as for one clip)")
+    st.dataframe(table if table["error"].any() else table.drop(columns="error"), hide_index=True)
+    st.download_button("Download the answers (CSV)", table.to_csv(index=False), file_name="answers.csv",
+                       mime="text/csv", icon=":material/download:", key="predict_csv")
+    if done:
+        pick = st.selectbox("Details of", range(len(done)), format_func=lambda i: done[i][0], key="predict_pick")
+        name, data, result = done[pick]
+        answer_view(result, data, ui.plain(name), player=True, key="batch_timeline")
+
+
 # An upload, a recording or a click on the timeline reruns only this part, not the page above it: with five
 # sessions on 2 cores, answer p95 1.85-2.18 s against 2.40-3.20 s for the whole page (bench/load.py, three
 # interleaved pairs; docs/reliability.md).
@@ -143,17 +205,9 @@ def result_view() -> None:
     except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
         st.error(f"This file can't be classified: {e}")
         return
-    threshold = ui.unsure_threshold(run)
-    spans = timeline(result["over_time"], result["classes"], threshold) if "over_time" in result else None
-    if uploaded is not None:  # a recording plays in its own recorder already
-        st.audio(data, format=ui.audio_mime(name))
-    headline(result, spans, threshold)
-    st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
-               f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
-    if spans is not None:
-        timeline_view(result, spans, data, label)
-    else:
-        clip_view(result, threshold)
+    answer_view(result, data, label, player=uploaded is not None)
 
 
 result_view()
+with st.expander(f"Several recordings at once (up to {MAX_FILES}): a table of answers, as a CSV"):
+    batch_view()

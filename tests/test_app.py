@@ -591,6 +591,65 @@ def test_predict_refuses_a_recording_over_the_length_limit(use, monkeypatch):
     assert not at.success and charts(at) == 0
 
 
+def test_predict_several_recordings_at_once_gives_the_clis_table(use, tmp_path, monkeypatch):
+    """A batch: one row per file with the CLI's `--csv` answers (a broken file is a row saying why, not the end
+    of the batch), the table as a CSV, and one file's full answer below; more than MAX_FILES are refused."""
+    import csv
+    import io
+    import subprocess
+    import sys
+
+    import ui
+
+    use(data=False, runs=True)
+    files = {"whistle.wav": appdata.wav_bytes(2500.0, 1.0, 22050), "hum.wav": appdata.wav_bytes(220.0, 12.0, 16000),
+             "broken.wav": b"RIFF\x00\x00\x00\x00WAVEnot really audio"}
+    at = open_page("predict")
+    at.file_uploader(key="predict_batch").set_value([(n, d, "audio/wav") for n, d in files.items()]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "**2 of 3 files classified**" in texts(at, "markdown")
+    shown = at.dataframe[0].value.set_index("file")
+    assert list(shown.index) == list(files) and "broken.wav" in shown.loc["broken.wav", "error"]
+    assert "cannot decode" in shown.loc["broken.wav", "error"]
+
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    run = ui.predict_runs()[0][0]
+    cli = subprocess.run([sys.executable, "-m", "audioclf", "predict", *(str(tmp_path / n) for n in files), "--run",
+                          str(run.path), "--csv", str(tmp_path / "cli.csv")], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert cli.returncode == 2, cli.stderr  # the broken file
+    by_cli = {Path(r["file"]).name: r for r in csv.DictReader(open(tmp_path / "cli.csv"))}
+    for name in ("whistle.wav", "hum.wav"):
+        assert {k: shown.loc[name, k] for k in ("seconds", "answer", "probability", "top")} == \
+               {k: by_cli[name][k] for k in ("seconds", "answer", "probability", "top")}
+    download = at.get("download_button")[0]
+    assert download.proto.label == "Download the answers (CSV)"
+
+    at.selectbox(key="predict_pick").set_value(1).run()  # the long one: its timeline
+    assert "What happens when" in texts(at, "markdown") and "`hum.wav` · 12.00 s" in texts(at, "caption")
+
+    many = [(f"c{i}.wav", files["whistle.wav"], "audio/wav") for i in range(11)]
+    at.file_uploader(key="predict_batch").set_value(many).run()
+    assert "11 files: this page classifies up to 10 at a time" in texts(at, "error")
+
+
+def test_a_batch_together_holds_no_more_audio_than_one_upload(use, monkeypatch):
+    import ui
+
+    use(data=False, runs=True)
+    monkeypatch.setattr(ui, "RECORDING_LIMIT_S", 3)
+    two, one = appdata.wav_bytes(880.0, 2.0, 8000), appdata.wav_bytes(880.0, 1.0, 8000)
+    at = open_page("predict")
+    at.file_uploader(key="predict_batch").set_value([("a.wav", two, "audio/wav"), ("b.wav", two, "audio/wav"),
+                                                     ("c.wav", one, "audio/wav"), ("d.wav", one, "audio/wav")]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.dataframe[0].value.set_index("file")
+    assert shown.loc["a.wav", "answer"] and shown.loc["c.wav", "answer"]  # 2 s, then 1 s: the 3 s are used up
+    assert "longer than the 1 s left" in shown.loc["b.wav", "error"]
+    assert "not classified: the files before it hold" in shown.loc["d.wav", "error"]
+
+
 EVIL = "**bold** [link](http://evil.example/) ![img](http://evil.example/i.png) `tick` $x$.wav"
 
 

@@ -207,7 +207,7 @@ def test_predict_upload_in_browser(server, page, tmp_path):
     page.goto(f"{url}/predict")
     page.get_by_role("heading", name="Predict").first.wait_for()
     settle(page)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(clip))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(clip))
     verdict = page.get_by_text(re.compile(r"Heard over 7.0 s: |Not sure of any part"))  # a timeline's headline
     verdict.first.wait_for(timeout=60_000)
     settle(page)
@@ -219,7 +219,7 @@ def test_predict_upload_in_browser(server, page, tmp_path):
 
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really audio")
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(bad))
     page.get_by_text(re.compile("can't be classified")).first.wait_for(timeout=60_000)
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -243,7 +243,7 @@ def test_clicking_a_window_of_the_timeline_plays_it(server, page, tmp_path):
     page.goto(f"{url}/predict")
     page.get_by_role("heading", name="Predict").first.wait_for(timeout=180_000)  # alone, the server's first page
     settle(page)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(recording))
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(recording))
     page.get_by_text("What happens when").first.wait_for(timeout=120_000)
     settle(page)
     players = page.locator('audio[data-testid="stAudio"]')  # st.audio's (the recorder has its own)

@@ -91,7 +91,7 @@ def test_sessions_see_their_own_predictions(server, browser, tmp_path):  # noqa:
 
     for i in range(2):
         for page, paths in zip(pages, clips):  # all sessions upload, then all wait: they run together
-            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(paths[i]))
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(paths[i]))
         t0 = time.perf_counter()
         for s, (page, paths) in enumerate(zip(pages, clips)):
             name = paths[i].name
