@@ -18,7 +18,7 @@ st.markdown("Upload a recording (wav, flac, mp3, ogg, or a phone's m4a, amr or w
             f"up to {ui.RECORDING_LIMIT_S // 3600} hours and {ui.UPLOAD_LIMIT_MB} MB) or record one. Every fold model of the chosen run classifies it, and so "
             "does their ensemble (the mean of their probabilities); it says when it is not sure. A recording "
             "longer than one window is shown as a timeline of what happens when. Your audio stays in memory; "
-            "nothing is saved. Several recordings at once: the box at the bottom; a whole folder: the command line, "
+            "nothing is saved. Several recordings at once: the switch at the bottom; a whole folder: the command line, "
             "`python -m audioclf predict FOLDER --csv answers.csv`.")
 
 choices = ui.predict_runs()  # the best complete run by validation accuracy first (cached until the store changes)
@@ -209,5 +209,7 @@ def result_view() -> None:
 
 
 result_view()
-with st.expander(f"Several recordings at once (up to {MAX_FILES}): a table of answers, as a CSV"):
+# A toggle, not an expander: a collapsed expander still puts its uploader in every session's page. Neither
+# slowed five sessions' answers measurably (bench/load.py, 4 interleaved pairs each against the page without it).
+if st.toggle(f"Several recordings at once (up to {MAX_FILES}): a table of answers, as a CSV", key="predict_many"):
     batch_view()

@@ -605,6 +605,8 @@ def test_predict_several_recordings_at_once_gives_the_clis_table(use, tmp_path, 
     files = {"whistle.wav": appdata.wav_bytes(2500.0, 1.0, 22050), "hum.wav": appdata.wav_bytes(220.0, 12.0, 16000),
              "broken.wav": b"RIFF\x00\x00\x00\x00WAVEnot really audio"}
     at = open_page("predict")
+    assert not [u for u in at.get("file_uploader") if u.key == "predict_batch"]  # only when asked for
+    at.toggle(key="predict_many").set_value(True).run()
     at.file_uploader(key="predict_batch").set_value([(n, d, "audio/wav") for n, d in files.items()]).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "**2 of 3 files classified**" in texts(at, "markdown")
@@ -641,6 +643,8 @@ def test_a_batch_together_holds_no_more_audio_than_one_upload(use, monkeypatch):
     monkeypatch.setattr(ui, "RECORDING_LIMIT_S", 3)
     two, one = appdata.wav_bytes(880.0, 2.0, 8000), appdata.wav_bytes(880.0, 1.0, 8000)
     at = open_page("predict")
+    assert not [u for u in at.get("file_uploader") if u.key == "predict_batch"]  # only when asked for
+    at.toggle(key="predict_many").set_value(True).run()
     at.file_uploader(key="predict_batch").set_value([("a.wav", two, "audio/wav"), ("b.wav", two, "audio/wav"),
                                                      ("c.wav", one, "audio/wav"), ("d.wav", one, "audio/wav")]).run()
     assert not at.exception, [e.value for e in at.exception]
