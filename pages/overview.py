@@ -129,9 +129,9 @@ else:
     with left:
         st.plotly_chart(plots.class_fold_figure(counts), key="class_folds")
     with right:
-        table = ui.as_table([{"class": k, **{f"fold {f}": v.get(f, 0) for f in ds.folds},
-                              "total": sum(v.values())} for k, v in counts.items()])
-        st.dataframe(table, hide_index=True, column_config={  # narrow counts: the total stays in view
+        table = ui.as_table([{"class": k, "total": sum(v.values()), **{f"fold {f}": v.get(f, 0) for f in ds.folds}}
+                             for k, v in counts.items()])
+        st.dataframe(table, hide_index=True, column_config={  # narrow counts, the total first: it stays in view
             c: st.column_config.NumberColumn(width="small") for c in table.columns if c != "class"})
 
 st.header("Models")
@@ -139,8 +139,9 @@ st.markdown("The recipe's models (`logmel-…`) compute a log-mel spectrogram in
             "carries its front end; the course report's (`cnn`, `transformer-…`) read the raw 16 kHz waveform: 5 s "
             "cut into **9 one-second windows** with 50 % overlap, stacked end to end. A transformer's parameter "
             "count is the same for 1, 2 and 4 heads (the heads split the same width).")
-st.dataframe(ui.as_table(model_rows(len(ds.classes) if ds else 10)), hide_index=True,
-             column_config={"trainable parameters": st.column_config.NumberColumn(format="localized")})
+# A static table: its descriptions wrap (the grid cut them short), and no model name or number needs sorting.
+st.table(ui.as_table(model_rows(len(ds.classes) if ds else 10)).set_index("model")
+         .style.format({"trainable parameters": "{:,}", "default lr": "{:g}"}))
 
 st.header("Trained runs")
 all_jobs = jobs.list_jobs()
