@@ -121,12 +121,13 @@ def clip_view(result: dict, threshold: float) -> None:
                    f"{target:.0%} of the time.")
 
 
-def answer_view(result: dict, data: bytes, label: str, player: bool, key: str = "timeline") -> None:
+def answer_view(result: dict, data: bytes, name: str, player: bool, key: str = "timeline") -> None:
     """One recording's answer: the headline, then its timeline (a long recording) or its top classes."""
+    label = ui.plain(name)  # the name as shown (and in messages): no Markdown of the uploader's
     threshold = ui.unsure_threshold(run)
     spans = timeline(result["over_time"], result["classes"], threshold) if "over_time" in result else None
     if player:  # a recording plays in its own recorder already
-        st.audio(data, format=ui.audio_mime(label))
+        st.audio(data, format=ui.audio_mime(name))
     headline(result, spans, threshold)
     st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
                f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
@@ -179,7 +180,7 @@ def batch_view() -> None:
     if done:
         pick = st.selectbox("Details of", range(len(done)), format_func=lambda i: done[i][0], key="predict_pick")
         name, data, result = done[pick]
-        answer_view(result, data, ui.plain(name), player=True, key="batch_timeline")
+        answer_view(result, data, name, player=True, key="batch_timeline")
 
 
 # An upload, a recording or a click on the timeline reruns only this part, not the page above it: with five
@@ -205,7 +206,7 @@ def result_view() -> None:
     except UserError as e:  # a file that can't be decoded, or a run whose weights can't be used
         st.error(f"This file can't be classified: {e}")
         return
-    answer_view(result, data, label, player=uploaded is not None)
+    answer_view(result, data, name, player=uploaded is not None)
 
 
 result_view()

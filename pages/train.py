@@ -145,6 +145,8 @@ def job_panel(job: jobs.Job) -> None:
             st.markdown(f"**Test-fold results** (accuracy on fold {cfg.test_fold} of each fold's best-validation model)")
             st.dataframe(ui.styled(runs.fold_table(res), ui.FOLD_COLUMNS), hide_index=True)
             st.page_link("pages/compare.py", label="Compare it with other runs", icon=":material/compare_arrows:")
+            st.caption(f"From the command line: `python -m audioclf predict --run {job.run.path} FILE`; as one ONNX "
+                       f"file for use elsewhere: `python -m audioclf export --run {job.run.path} --out model.onnx`.")
     if not job.active:
         delete_control(job)
 

@@ -165,6 +165,8 @@ def check_train(at, data, runs):
         details.set_value(one.split(" · ")[-1]).run()
         shown = texts(at, "markdown")
         assert "✔ done" in shown and "fold 2 · 1 of 1 done" in shown and "folds 2, 3 ·" not in shown
+        run = next(r for r in store.list_runs() if r.name == one.split(" · ")[-1])
+        assert f"`python -m audioclf export --run {run.path} --out model.onnx`" in texts(at, "caption")
     else:
         assert "No run yet" in texts(at, "caption")
 
@@ -568,6 +570,7 @@ def test_predict_a_phone_recording(use):
     assert "Predicted: **" in answer
     at = upload(at, "predict_upload", "tone.m4a", encode(load_audio(wav)[0], 22050, "m4a"))
     assert not texts(at, "error") and texts(at, "success") + texts(at, "warning") == answer
+    assert not at.get("audio")[0].proto.url.endswith(".wav")  # the player is told it is AAC, not wav
 
 
 def test_predict_refuses_a_file_over_the_limit(use):
