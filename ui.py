@@ -433,15 +433,16 @@ def read_upload(uploaded) -> tuple[bytes, str] | None:
         return None
 
 
-def upload_bytes(uploaded) -> tuple[bytes, str]:
-    """`read_upload` without the message box: UserError (its text shown as plain text) says what is wrong."""
+def upload_bytes(uploaded, shown=plain) -> tuple[bytes, str]:
+    """`read_upload` without the message box: UserError says what is wrong, naming the file as `shown` gives
+    it (`plain` for Markdown; `str` for a table that renders none)."""
     name = getattr(uploaded, "name", "") or "recording.wav"
     size = getattr(uploaded, "size", None)
     if size is not None and size > UPLOAD_LIMIT_MB * 2**20:
-        raise UserError(f"{plain(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
+        raise UserError(f"{shown(name)}: the file is {size_text(size)}; the limit is {UPLOAD_LIMIT_MB} MB.")
     data = uploaded.getvalue()
     if not data:
-        raise UserError(f"{plain(name)}: the file is empty (0 bytes).")
+        raise UserError(f"{shown(name)}: the file is empty (0 bytes).")
     return data, name
 
 

@@ -158,7 +158,7 @@ def batch_view() -> None:
             if left <= 0:
                 raise UserError(f"{name}: not classified: the files before it hold the "
                                 f"{ui.RECORDING_LIMIT_S // 3600} hours of audio this page takes at once")
-            data, _ = ui.upload_bytes(uploaded)
+            data, _ = ui.upload_bytes(uploaded, shown=str)
             result = classify(str(run.path), run.weights_stamp(), data, name, left)  # its errors go in the table
         except TooLong as e:
             rows.append({"file": name, "error": str(e) if left == ui.RECORDING_LIMIT_S else

@@ -594,11 +594,10 @@ def test_predict_refuses_a_recording_over_the_length_limit(use, monkeypatch):
     assert not at.success and charts(at) == 0
 
 
-def test_predict_several_recordings_at_once_gives_the_clis_table(use, tmp_path, monkeypatch):
+def test_predict_several_recordings_at_once_gives_the_clis_table(use, tmp_path):
     """A batch: one row per file with the CLI's `--csv` answers (a broken file is a row saying why, not the end
     of the batch), the table as a CSV, and one file's full answer below; more than MAX_FILES are refused."""
     import csv
-    import io
     import subprocess
     import sys
 
@@ -606,16 +605,17 @@ def test_predict_several_recordings_at_once_gives_the_clis_table(use, tmp_path, 
 
     use(data=False, runs=True)
     files = {"whistle.wav": appdata.wav_bytes(2500.0, 1.0, 22050), "hum.wav": appdata.wav_bytes(220.0, 12.0, 16000),
-             "broken.wav": b"RIFF\x00\x00\x00\x00WAVEnot really audio"}
+             "broken.wav": b"RIFF\x00\x00\x00\x00WAVEnot really audio", "empty.wav": b""}
     at = open_page("predict")
     assert not [u for u in at.get("file_uploader") if u.key == "predict_batch"]  # only when asked for
     at.toggle(key="predict_many").set_value(True).run()
     at.file_uploader(key="predict_batch").set_value([(n, d, "audio/wav") for n, d in files.items()]).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "**2 of 3 files classified**" in texts(at, "markdown")
+    assert "**2 of 4 files classified**" in texts(at, "markdown")
     shown = at.dataframe[0].value.set_index("file")
-    assert list(shown.index) == list(files) and "broken.wav" in shown.loc["broken.wav", "error"]
-    assert "cannot decode" in shown.loc["broken.wav", "error"]
+    assert list(shown.index) == list(files) and "cannot decode" in shown.loc["broken.wav", "error"]
+    assert shown.loc["broken.wav", "error"].startswith("broken.wav: ")  # named as text: the table renders no Markdown
+    assert shown.loc["empty.wav", "error"] == "empty.wav: the file is empty (0 bytes)."
 
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
