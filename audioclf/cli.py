@@ -481,10 +481,11 @@ def cmd_info(args) -> int:
             n = count_parameters(build_model(model_config(name, 10, **opts)))
             label = spec.label(name, opts)
             print(f"  {label:<22} {n:>9,} parameters  lr {spec.lr:g}  {spec.description}")
-    from .runs import defaults, validation_accuracy
+    from .runs import SHIPPED_BADGE, defaults, is_shipped, validation_accuracy
 
     runs = store.list_runs(args.checkpoints)
-    print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}")
+    kept = f" ({SHIPPED_BADGE} with audioclf: `delete` keeps them)" if any(map(is_shipped, runs)) else ""
+    print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}{kept}")
     width = max([28, *(len(r.name) for r in runs)])
     for run in runs:
         try:
@@ -494,7 +495,8 @@ def cmd_info(args) -> int:
             continue
         acc = (run.results() or {}).get("summary", {}).get("accuracy")
         accs = f"test acc {acc['mean']:.3f} ± {acc['std']:.3f}" if acc else "not evaluated"
-        print(f"  {run.name:<{width}} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}")
+        shipped = f"  {SHIPPED_BADGE}" if is_shipped(run) else ""
+        print(f"  {run.name:<{width}} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}{shipped}")
     chosen = defaults(args.checkpoints)
     if chosen:
         print("\npredict's default run for each class set (the best by validation accuracy, never by test; "

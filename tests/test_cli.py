@@ -85,6 +85,11 @@ def test_train_predict_info_end_to_end(tmp_path, capsys):
 
     run = list_runs(ck)[0].name
     assert "default run for each class set" in info and f"  tiny       {run} " in info  # what predict uses
+    assert "★" not in info  # a store of one's own ships nothing; listed in REFERENCE.json, a run is marked
+    (ck / "REFERENCE.json").write_text('{"runs": {"cnn": {"folder": "%s"}}}' % run)
+    assert main(["info", "--checkpoints", str(ck)]) == 0
+    marked = [ln for ln in capsys.readouterr().out.splitlines() if "★ shipped" in ln]
+    assert len(marked) == 2 and "`delete` keeps them" in marked[0] and marked[1].startswith(f"  {run} ")
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info", "download"])
