@@ -151,19 +151,18 @@ def batch_view() -> None:
                  "command line: `python -m audioclf predict FOLDER --csv answers.csv`.")
         return
     threshold, left = ui.unsure_threshold(run), float(ui.RECORDING_LIMIT_S)
+    budget = f"the {ui.RECORDING_LIMIT_S // 3600} hours of audio this page takes at once"
     rows, done = [], []
     for uploaded in uploads:
         name = getattr(uploaded, "name", "") or "recording.wav"  # as given: the table renders no Markdown
         try:
             if left <= 0:
-                raise UserError(f"{name}: not classified: the files before it hold the "
-                                f"{ui.RECORDING_LIMIT_S // 3600} hours of audio this page takes at once")
+                raise UserError(f"{name}: not classified: the files before it hold {budget}")
             data, _ = ui.upload_bytes(uploaded, shown=str)
             result = classify(str(run.path), run.weights_stamp(), data, name, left)  # its errors go in the table
         except TooLong as e:
             rows.append({"file": name, "error": str(e) if left == ui.RECORDING_LIMIT_S else
-                         f"{name}: longer than the {left:.0f} s left of the {ui.RECORDING_LIMIT_S // 3600} hours "
-                         "of audio this page takes at once"})
+                         f"{name}: longer than the {left:.0f} s left of {budget}"})
             continue
         except UserError as e:  # one bad file is one row that says why, never the end of the batch
             rows.append({"file": name, "error": str(e)})
@@ -172,8 +171,8 @@ def batch_view() -> None:
         rows.append({"file": name, **answer_row(result, threshold)})
         done.append((name, data, result))
     table = ui.as_table(rows).reindex(columns=ANSWER_COLUMNS).fillna("")
-    st.markdown(f"**{len(done)} of {len(rows)} files classified** (together up to "
-                f"{ui.RECORDING_LIMIT_S // 3600} hours of audio; \"not sure\" as for one clip)")
+    st.markdown(f"**{len(done)} of {len(rows)} files classified** (together up to {budget}; \"not sure\" as "
+                "for one clip)")
     st.dataframe(table if table["error"].any() else table.drop(columns="error"), hide_index=True)
     st.download_button("Download the answers (CSV)", table.to_csv(index=False), file_name="answers.csv",
                        mime="text/csv", icon=":material/download:", key="predict_csv")
