@@ -134,6 +134,8 @@ def init_state() -> None:
     ss = st.session_state
     if DATA_KEY not in ss:
         default = default_data_dir()
+        if default is None:  # no ./data/esc50: open on a dataset a user put in a data folder (./data/mysounds)
+            default = next(iter(dataset_choices()), None)
         try:
             ss[DATA_KEY] = str(resolve_under_roots(default.absolute())) if default else ""  # (relative to here)
         except DataError:  # kept as given (a link, say), so that the refusal on every page can say what it is
@@ -271,6 +273,26 @@ def predict_runs() -> list[tuple[Run, str]]:
     root = store.checkpoints_dir()
     ds, _ = dataset_or_error()
     return _predict_runs(str(root.resolve()), store.store_stamp(root), ds.name if ds is not None else None)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _teach_sources(root: str, stamp: tuple) -> dict[str, Run]:
+    from audioclf.teach import CLASS_SETS, source_run
+
+    found = {}
+    for class_set in CLASS_SETS[::-1]:  # esc50 first: it has heard five times as many kinds of sound
+        try:
+            found[class_set] = source_run(class_set, Path(root))
+        except UserError:
+            pass
+    return found
+
+
+def teach_sources() -> dict[str, Run]:
+    """The runs a new model can start from (`teach.source_run`: the best log-mel run of each class set,
+    yours or shipped), ESC-50's first; read again only when the store changes."""
+    root = store.checkpoints_dir()
+    return _teach_sources(str(root.resolve()), store.store_stamp(root))
 
 
 def unsure_threshold(run: Run) -> float:

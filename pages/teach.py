@@ -31,12 +31,7 @@ try:
 except UserError as e:
     st.error(str(e))
     st.stop()
-sources = {}
-for class_set in teach.CLASS_SETS[::-1]:  # esc50 first: it has heard five times as many kinds of sound
-    try:
-        sources[class_set] = teach.source_run(class_set)
-    except UserError:
-        pass
+sources = ui.teach_sources()
 if not sources:
     st.warning("There is no trained log-mel run to start from. Train one first: "
                "`python -m audioclf train --model logmel-cnn --subset esc50`.")

@@ -3,8 +3,10 @@ import streamlit as st
 import torch
 
 import ui
-from audioclf import jobs, plots, runs
+from audioclf import jobs, plots, runs, teach
 from audioclf.config import REPORT_TRAINING, TrainConfig
+from audioclf.data import SUBSET_NAMES
+from audioclf.teach import TEACH_TRAINING
 from audioclf.errors import UserError
 from audioclf.models import MODELS
 
@@ -26,6 +28,7 @@ st.markdown(
 ds, err = ui.dataset_or_error()
 # The form starts on the recipe (the shipped default models are trained with it); the report's models are a choice.
 DEFAULT_MODEL = "logmel-cnn"
+SCRATCH = "scratch"
 
 
 def launch_form() -> None:
@@ -37,36 +40,65 @@ def launch_form() -> None:
     cv_folds = [f for f in ds.folds if f != test_fold]
     with st.container(border=True):
         st.markdown(f"**New training run** on {ds.name} ({len(ds)} clips, {len(ds.classes)} classes)")
-        c = st.columns(4)
+        c = st.columns(5)
         # Each widget stores its value in the page address on change (ui.remember) and starts from it
         # (ui.remembered...), so a reload keeps the form.
         keep = {"on_change": ui.remember}
+        sources = ui.teach_sources()
+        starts = [SCRATCH, *sources]
+        # Clips of one's own (not ESC-50's folder): start from the model that has heard ESC-50's 2,000 clips, as
+        # `train --from esc50` and the Teach page do; ESC-10 and ESC-50 themselves: from scratch, the recipe.
+        own = "esc50" if "esc50" in sources and not ui.is_esc50_layout(str(ds.root)) else SCRATCH
+        start_from = c[0].selectbox(
+            "Start from", starts, key="train_from", args=("train_from",), **keep,
+            index=starts.index(ui.remembered("train_from", starts, own)),
+            format_func=lambda s: "nothing (from scratch)" if s == SCRATCH else f"the {SUBSET_NAMES[s]} model",
+            help="From scratch: the model learns everything from this dataset. From a trained model (teaching, as "
+                 "`train --from esc50`): its front end and trunk, a new last layer for these classes (a class it "
+                 "knows by name keeps its row), and short training: best for a few dozen clips of your own. "
+                 + "; ".join(f"the {SUBSET_NAMES[k]} model is `{r.name}`" for k, r in sources.items()))
+        source = sources.get(start_from)
         names = list(MODELS)
-        model = c[0].selectbox("Model", names, key="train_model", args=("train_model",), **keep,
-                               index=names.index(ui.remembered("train_model", names, DEFAULT_MODEL)),
-                               help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
+        if source is None:
+            model = c[1].selectbox("Model", names, key="train_model", args=("train_model",), **keep,
+                                   index=names.index(ui.remembered("train_model", names, DEFAULT_MODEL)),
+                                   help="; ".join(f"{n}: {spec.description}" for n, spec in MODELS.items()))
+        else:  # a taught model is the source's model, with its options
+            model = c[1].selectbox("Model", [source.config.model], key="train_model_taught", disabled=True,
+                                   help=f"The {SUBSET_NAMES[start_from]} model's: a taught model keeps its architecture.")
         spec = MODELS[model]
         options = {}
         for name, opt in spec.options.items():  # each of the model's own settings, from the registry
-            choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
+            title = opt.title or name.replace("_", " ").capitalize()
+            shown = dict(zip(opt.choices, opt.names)).get if opt.names else str
             key = f"train_{model}_{name}"
-            options[name] = c[1].selectbox(opt.title or name.replace("_", " ").capitalize(), choices, key=key,
-                                           args=(key,), index=choices.index(ui.remembered(key, choices, opt.default)),
-                                           format_func=dict(zip(opt.choices, opt.names)).get if opt.names else str,
-                                           help=opt.help, **keep)
+            if source is not None:  # the source's setting (`taught_config` keeps it)
+                value = dict(source.config.options).get(name, opt.default)
+                c[2].selectbox(title, [value], key=f"{key}_taught", disabled=True, format_func=shown, help=opt.help)
+                continue
+            choices = list(opt.choices[:3]) if name == "heads" else list(opt.choices)
+            options[name] = c[2].selectbox(title, choices, key=key, args=(key,), format_func=shown, help=opt.help,
+                                           index=choices.index(ui.remembered(key, choices, opt.default)), **keep)
         if not spec.options:
-            c[1].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
+            c[2].selectbox("Model options", ["none"], disabled=True, key="train_no_options",
                            help=f"The {model} model has no options of its own.")
-        model_epochs = spec.training.get("epochs", REPORT_TRAINING["epochs"])  # as `train --model` gives
-        epochs = c[2].number_input("Epochs", 1, 1000, ui.remembered_int(f"train_epochs_{model}", 1, 1000, model_epochs),
-                                   key=f"train_epochs_{model}", args=(f"train_epochs_{model}",), **keep,
-                                   help=f"Per fold model; the {model} model's default is {model_epochs} (the report "
-                                        f"trains its models {REPORT_TRAINING['epochs']}).")
-        lr_choices = sorted(set(LR_CHOICES) | {spec.lr}, reverse=True)
-        lr = c[3].selectbox("Learning rate", lr_choices, key=f"train_lr_{model}", format_func="{:g}".format,
-                            index=lr_choices.index(ui.remembered(f"train_lr_{model}", lr_choices, spec.lr)),
-                            args=(f"train_lr_{model}",), **keep,
-                            help=f"The optimizer's step size; the {model} model's default is {spec.lr:g}.")
+        # Epochs and learning rate: the model's own defaults (as `train --model` gives), or teaching's (`--from`).
+        trained = f"{model}_taught" if source else model
+        default_epochs = (TEACH_TRAINING["epochs"] if source else
+                          spec.training.get("epochs", REPORT_TRAINING["epochs"]))
+        default_lr = TEACH_TRAINING["lr"] if source else spec.lr
+        epochs = c[3].number_input("Epochs", 1, 1000, ui.remembered_int(f"train_epochs_{trained}", 1, 1000,
+                                                                        default_epochs),
+                                   key=f"train_epochs_{trained}", args=(f"train_epochs_{trained}",), **keep,
+                                   help=f"Per fold model; the default is {default_epochs} "
+                                        + ("when teaching." if source else f"for the {model} model (the report "
+                                           f"trains its models {REPORT_TRAINING['epochs']})."))
+        lr_choices = sorted(set(LR_CHOICES) | {default_lr}, reverse=True)
+        lr = c[4].selectbox("Learning rate", lr_choices, key=f"train_lr_{trained}", format_func="{:g}".format,
+                            index=lr_choices.index(ui.remembered(f"train_lr_{trained}", lr_choices, default_lr)),
+                            args=(f"train_lr_{trained}",), **keep,
+                            help=f"The optimizer's step size; the default is {default_lr:g}"
+                                 + (" when teaching." if source else f" for the {model} model."))
         c = st.columns([1, 2, 1, 1])
         batch = c[0].number_input("Batch size", 1, 512, ui.remembered_int("train_batch", 1, 512, 32),
                                   key="train_batch", args=("train_batch",), **keep)
@@ -96,9 +128,13 @@ def launch_form() -> None:
                                        "four), not reproducible bit for bit.")
     if start:
         try:
-            config = TrainConfig(model=model, options=tuple(options.items()), epochs=int(epochs), lr=lr,
-                                 batch_size=int(batch), test_fold=test_fold, cv_folds=tuple(cv_folds),
-                                 dataset_id=ds.fingerprint())
+            if source is None:
+                config = TrainConfig(model=model, options=tuple(options.items()), epochs=int(epochs), lr=lr,
+                                     batch_size=int(batch), test_fold=test_fold, cv_folds=tuple(cv_folds),
+                                     dataset_id=ds.fingerprint())
+            else:  # as `train --from` makes it (the teaching defaults but for the form's values)
+                config = teach.taught_config(source, ds.fingerprint(), tuple(cv_folds), init=teach.init_name(source),
+                                             epochs=int(epochs), lr=lr, batch_size=int(batch), test_fold=test_fold)
             config.check_folds(ds.folds, folds)
             request = jobs.JobRequest(config, data=ds.root, folds=tuple(sorted(folds)), device=device,
                                       subset=ds.name if ds.name in ("esc10", "esc50") else "esc10",

@@ -176,6 +176,7 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     address) starts from them; a value that is no longer valid falls back to the default."""
     use(data=True, runs=False)
     at = open_page("train")
+    at.selectbox(key="train_from").set_value("scratch").run()  # (a folder of one's own starts from ESC-50's model)
     assert at.selectbox(key="train_model").value == "logmel-cnn"  # the recipe, with its own epochs
     assert at.number_input(key="train_epochs_logmel-cnn").value == 120
     floor = at.selectbox(key="train_logmel-cnn_floor")  # a model option, named in words from the registry
@@ -185,11 +186,11 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     at.number_input(key="train_epochs_transformer").set_value(7).run()
     at.selectbox(key="train_transformer_heads").set_value(2).run()
     at.multiselect(key="train_folds").set_value([3, 5]).run()
-    keys = ("train_epochs_transformer", "train_model", "train_transformer_heads", "train_folds")
+    keys = ("train_from", "train_epochs_transformer", "train_model", "train_transformer_heads", "train_folds")
     saved = {k: at.query_params[k] for k in keys}
     flat = {k: v if isinstance(v, str) else v[0] for k, v in saved.items()}  # AppTest keeps lists of values
-    assert flat == {"train_epochs_transformer": "7", "train_model": "transformer", "train_transformer_heads": "2",
-                    "train_folds": "3,5"}
+    assert flat == {"train_from": "scratch", "train_epochs_transformer": "7", "train_model": "transformer",
+                    "train_transformer_heads": "2", "train_folds": "3,5"}
 
     reloaded = AppTest.from_file(str(APP), default_timeout=120)
     reloaded.query_params.update({**saved, "train_batch": "9999"})  # out of range: the default
@@ -201,6 +202,40 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     assert reloaded.selectbox(key="train_transformer_heads").value == 2
     assert reloaded.multiselect(key="train_folds").value == [3, 5]
     assert reloaded.number_input(key="train_batch").value == 32
+
+
+def test_train_form_teaches_a_folder_of_ones_own_from_the_esc50_model(use, app_data, monkeypatch):
+    """A folder of one's own clips starts from the ESC-50 model (a few dozen clips train badly from scratch), and
+    the form's run is the one `train --from esc50` makes, so either finds the other's run trained."""
+    from audioclf import cli, jobs, teach
+    from audioclf.data import open_dataset
+    from audioclf.errors import UserError
+
+    use(data=True, runs=False)
+    launched = []
+
+    def launch(request):  # what the Start button asks for, without training it
+        launched.append(request)
+        raise UserError("stop here")
+
+    monkeypatch.setattr(jobs, "launch", launch)
+    at = open_page("train")
+    source = teach.source_run("esc50")
+    assert at.selectbox(key="train_from").value == "esc50" and at.selectbox(key="train_from").options == [
+        "nothing (from scratch)", "the ESC-50 model", "the ESC-10 model"]
+    assert at.selectbox(key="train_model_taught").value == source.config.model
+    assert at.selectbox(key="train_model_taught").disabled
+    assert at.number_input(key=f"train_epochs_{source.config.model}_taught").value == teach.TEACH_TRAINING["epochs"]
+    at.button(key="train_start").click().run()
+    assert "Could not start training: stop here" in texts(at, "error")
+    [request] = launched
+    args = cli.build_parser().parse_args(["train", "--data", str(app_data.data), "--from", "esc50"])
+    assert request.config == cli.config_from_args(args, open_dataset(app_data.data))
+    assert request.config.init == source.name and request.config.augment == teach.TEACH_TRAINING["augment"]
+
+    at.selectbox(key="train_from").set_value("scratch").run()  # from scratch: the model's own settings again
+    assert at.selectbox(key="train_model").value == "logmel-cnn" and not at.selectbox(key="train_model").disabled
+    assert at.number_input(key="train_epochs_logmel-cnn").value == 120
 
 
 def test_train_form_offers_fold_models_side_by_side_only_with_a_gpu(use, monkeypatch):
@@ -709,8 +744,11 @@ def test_choosing_a_dataset(use, app_data, monkeypatch, tmp_path):
     write_clip(mine / "rare" / "one.wav", 300)  # a class too small for 5 folds
     outside = make_class_folders(tmp_path / "outside", classes=("low", "mid"), per_class=5)
     (first / "link").symlink_to(outside)
-    at = open_page("overview")
+    at = open_page("overview")  # no $AUDIOCLF_DATA, no ./data/esc50: the app opens on the first dataset found
     assert at.sidebar.selectbox(key="data_dir_input").options == ["(none)", str(mine), str(app_data.data)]
+    assert at.session_state["data_dir"] == str(mine) and [m.value for m in at.metric[:1]] == ["11"]
+    at.session_state["data_dir"] = ""  # none, as the sidebar's "(none)" does: the forms to get a dataset
+    at.run()
     assert f"`{app_data.data.parent}`" in texts(at, "caption")  # the form names the allowed folders
     for typed in ("/no/such/folder", str(outside), "../outside", "link", "mine/../../outside"):
         at.text_input(key="overview_folder").set_value(typed)
@@ -735,8 +773,8 @@ def test_choosing_a_dataset(use, app_data, monkeypatch, tmp_path):
 
     # The sidebar offers only the datasets found under the roots, and none.
     at = open_page("overview")
-    at.sidebar.selectbox(key="data_dir_input").set_value(str(mine)).run()
-    assert not at.exception and [m.value for m in at.metric[:1]] == ["11"]  # (AppTest drops the sidebar on reruns)
+    at.sidebar.selectbox(key="data_dir_input").set_value(str(app_data.data)).run()
+    assert not at.exception and [m.value for m in at.metric[:1]] == ["30"]  # (AppTest drops the sidebar on reruns)
     monkeypatch.setenv("AUDIOCLF_DATA", str(mine))
     at = open_page("overview")
     assert at.sidebar.selectbox(key="data_dir_input").value == str(mine)
@@ -769,6 +807,7 @@ def status_of(at: AppTest) -> str:
 def test_train_launch_follow_cancel_resume_done(use):
     store_dir = use(data=True, runs=False)
     at = open_page("train")
+    at.selectbox(key="train_from").set_value("scratch").run()
     at.selectbox(key="train_model").set_value("cnn").run()  # the report's: the test store's configs
     at.number_input(key="train_epochs_cnn").set_value(1)
     at.multiselect(key="train_folds").set_value([2])
