@@ -417,7 +417,7 @@ def format_seconds(seconds: float) -> str:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def clip_view(path: str, mtime: int, prep: PrepConfig = PrepConfig()) -> dict:
-    """A dataset clip as the models see it (mono, resampled, cut or padded) and its log-mel spectrogram."""
+    """A dataset clip as the models see it (mono, resampled, cut or filled as in training) and its log-mel spectrogram."""
     from audioclf.audio import load_audio
     from audioclf.features import log_mel, waveform
 

@@ -429,10 +429,13 @@ def test_compare_charts_share_axes_and_class_order(use):
     at = open_page("compare")
     figs = figures(at)
     curves = [f for f in figs if f["layout"].get("title", {}).get("text", "").startswith(("cnn", "transformer"))]
-    assert len(curves) >= 4 + 2  # every run's folds overlaid, then the same fold side by side
-    loss = {tuple(f["layout"]["yaxis"]["range"]) for f in curves}
-    epochs = {tuple(f["layout"]["xaxis"]["range"]) for f in curves}
-    assert len(loss) == 1 and len(epochs) == 1 and min(loss)[0] == 0
+    overlaid = [f for f in curves if " · " in f["layout"]["title"]["text"]]  # every run's folds overlaid
+    side = [f for f in curves if ", fold " in f["layout"]["title"]["text"]]  # then one fold, run beside run
+    assert len(overlaid) >= 4 and len(side) >= 2
+    for group in (overlaid, side):  # each group on one loss axis from 0 and one epoch axis
+        loss = {tuple(f["layout"]["yaxis"]["range"]) for f in group}
+        epochs = {tuple(f["layout"]["xaxis"]["range"]) for f in group}
+        assert len(loss) == 1 and len(epochs) == 1 and min(loss)[0] == 0
     bars = next(f for f in figs if f["data"][0]["type"] == "bar")
     confusion = next(f for f in figs if f["data"][0]["type"] == "heatmap")
     assert bars["data"][0]["x"] == confusion["data"][0]["y"] == table_with(at, "precision")["class"].tolist()

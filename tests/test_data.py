@@ -113,6 +113,21 @@ def test_prepared_waves_are_resampled_mono_at_the_target_rate(tmp_path):
     assert p.waves[1].abs().max() > 0.3
 
 
+def test_a_short_sound_is_prepared_repeated_not_trailing_into_silence(tmp_path):
+    """What training reads of a 0.3 s clip in 1 s: the clip three and a third times (bench/short_teach.py);
+    the app's view of a clip (`features.waveform`) reads it the same way."""
+    from audioclf.audio import load_audio
+    from audioclf.features import waveform
+
+    write_clip(tmp_path / "d" / "a" / "x.wav", 1000, seconds=0.3, sr=8000)
+    write_clip(tmp_path / "d" / "b" / "y.wav", 1000, seconds=0.6, sr=8000)
+    p = build(open_dataset(tmp_path / "d", n_folds=1), TINY_PREP)
+    short, longer = p.waves
+    assert short.abs()[2400:].max() > 0.3 and torch.allclose(short[2400:4800], short[:2400], atol=1e-6)
+    assert longer[4900:].abs().max() < 1e-6  # over half the length: zero-padded, as ESC-50 pads
+    assert torch.equal(waveform(*load_audio(tmp_path / "d" / "a" / "x.wav"), TINY_PREP), short)
+
+
 # --- dataset checks (issue 10, item 7): the file, the row and the problem --------------------------
 
 def write_meta(root: Path, rows: list[list[str]], header=HEADER[:5]) -> Path:

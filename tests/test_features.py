@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from audioclf.config import PrepConfig
-from audioclf.features import fit_length, frame, resample, to_mono, waveform
+from audioclf.features import fill_length, fit_length, frame, resample, to_mono, waveform
 
 
 def test_report_framing_gives_nine_windows_of_one_second():
@@ -37,6 +37,16 @@ def test_fit_length_crops_and_zero_pads():
     assert torch.equal(fit_length(x, 4), x[:4])
     padded = fit_length(x, 12)
     assert padded.shape == (12,) and torch.equal(padded[:10], x) and padded[10:].abs().sum() == 0
+
+
+def test_fill_length_repeats_a_short_sound_and_pads_a_clip_near_the_length():
+    """A clip under half the length is one short sound: repeated, so that training crops of it are not
+    silence; a longer one (ESC's shortest is 3.64 s of 5) is zero-padded as the ESC-50 release pads."""
+    x = torch.arange(1.0, 4.0)  # 3 samples
+    assert torch.equal(fill_length(x, 10), torch.tensor([1, 2, 3, 1, 2, 3, 1, 2, 3, 1.0]))
+    assert torch.equal(fill_length(x[None].repeat(2, 1), 7)[1], torch.tensor([1, 2, 3, 1, 2, 3, 1.0]))  # any batch
+    assert torch.equal(fill_length(x, 6), torch.tensor([1, 2, 3, 0, 0, 0.0]))  # half: padded
+    assert torch.equal(fill_length(x, 2), x[:2]) and fill_length(torch.zeros(0), 4).tolist() == [0.0] * 4
 
 
 def test_to_mono_keeps_the_loudest_channel():

@@ -1,0 +1,93 @@
+"""Teaching from short clips: zero-padded to the clip length (silence after the sound) against repeated (tiled).
+
+    python bench/short_teach.py --from esc50 [--lengths 0.5 1 2] [--repeats 8] [--out bench/short_teach.json]
+
+A person's own clips are often one short sound (a knock, a clap: 0.2-2 s), and training reads every clip at the
+run's length (5 s). Each repeat r takes validation fold k = 2 + r % 4 of ESC-50 and starts from the source run's
+fold-k model, which never trained on fold k (fold 1, the test fold, is not used); draws 10 classes and 8 clips of
+each from fold k; cuts each clip's loudest L seconds; teaches on 4 clips a class with the teaching settings
+(`audioclf.teach.TEACH_TRAINING`, last epoch) and tests on the other 4, each read as it is (as `predict` reads a
+short recording). The arms differ only in how a short clip fills the 5 s for training: "padded" (silence after
+it) or "tiled" (the clip repeated).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audioclf.config import TrainConfig  # noqa: E402
+from audioclf.data import open_dataset  # noqa: E402
+from audioclf.features import fill_length, fit_length  # noqa: E402
+from audioclf.inference import predict_logits  # noqa: E402
+from audioclf.prepare import prepare  # noqa: E402
+from audioclf.teach import TEACH_TRAINING, source_run, start_state  # noqa: E402
+from bench import command_line  # noqa: E402
+from bench.kshot import train_arm  # noqa: E402
+from bench.short import loudest  # noqa: E402
+
+
+ARMS = {"padded": fit_length, "tiled": fill_length}  # before, and now (prepare.build's)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--from", dest="source", default="esc50")
+    ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
+    ap.add_argument("--lengths", type=float, nargs="+", default=[0.5, 1.0, 2.0])
+    ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "short_teach.json")
+    args = ap.parse_args()
+
+    source = source_run(args.source)
+    src = source.config
+    prepared = prepare(open_dataset(args.esc50, "esc50"), src.prep)
+    sr, n = src.prep.sample_rate, src.prep.num_samples
+    labels = prepared.labels.tolist()
+    config = TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
+                         dataset_id="short_teach", **TEACH_TRAINING)
+    rows = []
+    for rep in range(args.repeats):
+        fold = 2 + rep % 4
+        start = start_state(source, fold)  # no classes named: a fresh head, as for one's own sounds
+        rng = random.Random(rep)
+        in_fold = [i for i in range(len(labels)) if int(prepared.folds[i]) == fold]
+        chosen = rng.sample(sorted({labels[i] for i in in_fold}), args.classes)
+        by_class = {c: rng.sample([i for i in in_fold if labels[i] == c], 8) for c in chosen}
+        remap = {c: j for j, c in enumerate(chosen)}
+        train_idx = [i for c in chosen for i in by_class[c][:4]]
+        test_idx = [i for c in chosen for i in by_class[c][4:]]
+        y = torch.tensor([remap[labels[i]] for i in train_idx])
+        yt = torch.tensor([remap[labels[i]] for i in test_idx])
+        for length in args.lengths:
+            m = int(length * sr)
+            short = loudest(prepared.waves[train_idx], m, sr // 20)
+            short_test = loudest(prepared.waves[test_idx], m, sr // 20)
+            for arm, fill in ARMS.items():
+                t0 = time.perf_counter()
+                model = train_arm(config, fill(short, n), y, len(chosen), start, seed=rep)
+                acc = (predict_logits(model, short_test, src.prep).argmax(1) == yt).float().mean().item()
+                rows.append({"repeat": rep, "fold": fold, "seconds": length, "arm": arm, "accuracy": acc,
+                             "n_test": len(test_idx), "train_seconds": time.perf_counter() - t0})
+                print(f"repeat {rep} fold {fold} {length:g} s {arm:6s} accuracy {acc:.3f}", flush=True)
+    summary = {f"{arm} {length:g} s": float(np.mean([r["accuracy"] for r in rows
+                                                      if r["arm"] == arm and r["seconds"] == length]))
+               for length in args.lengths for arm in ARMS}
+    args.out.write_text(json.dumps({"command": command_line(), "source": source.name, "repeats": args.repeats,
+                                    "rows": rows, "mean_accuracy": summary}, indent=1))
+    for key, acc in summary.items():
+        print(f"{key}: {acc:.3f}")
+
+
+if __name__ == "__main__":
+    main()
