@@ -51,6 +51,29 @@ def fill_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     return fit_length(wave, n)
 
 
+LONG_ABOVE = 1.5  # of the clip length: a longer clip is a recording, read at its loudest (`loudest_window`)
+
+
+def loudest_window(wave: torch.Tensor, n: int) -> torch.Tensor:
+    """The `n` samples of the last axis with the most energy (windows every n / 10), per row; a clip of
+    up to `n` samples as `fill_length` gives it."""
+    if wave.shape[-1] <= n:
+        return fill_length(wave, n)
+    hop = max(n // 10, 1)
+    start = wave.square().unfold(-1, n, hop).sum(-1).argmax(-1) * hop  # (...,)
+    return torch.gather(wave, -1, start[..., None] + torch.arange(n, device=wave.device))
+
+
+def read_length(wave: torch.Tensor, n: int) -> torch.Tensor:
+    """A clip of any length as training reads it, `n` samples: a short sound repeated (`fill_length`), a
+    clip about `n` long cut or zero-padded, a recording over `LONG_ABOVE` x `n` at its loudest window.
+
+    Why the loudest: a person's recording is often longer than a clip, with the sound somewhere in it (a
+    20 s phone memo, the dog barking at 12 s); its first 5 s would teach background as the class. ESC's
+    longest clips (7.2 s) are read as the release reads them, their first 5 s."""
+    return loudest_window(wave, n) if wave.shape[-1] > LONG_ABOVE * n else fill_length(wave, n)
+
+
 # torchaudio's kernel has orig_sr / gcd(orig_sr, new_sr) phases: 441 for 44.1 kHz to 16 kHz, but 44101 for
 # 44101 Hz, which takes ~40 s and gigabytes for 5 s of audio. Past this many, soxr resamples instead.
 MAX_PHASES = 1000
@@ -149,12 +172,12 @@ class StreamResampler:
 def waveform(wave: np.ndarray | torch.Tensor, sr: int, prep: PrepConfig, crop: bool = True) -> torch.Tensor:
     """A decoded clip as the model's mono waveform at `prep.sample_rate`, shape (samples,).
 
-    With `crop`, the clip is cut (or filled: `fill_length`) to `prep.duration` at its own rate first, as
-    training reads it, then resampled; without it, the whole clip is kept (for long recordings).
+    With `crop`, one clip length of it is read at its own rate first, as training reads it (`read_length`),
+    then resampled; without it, the whole clip is kept (for long recordings).
     """
     mono = to_mono(wave)
     if crop:
-        mono = fill_length(mono, int(round(sr * prep.duration)))
+        mono = read_length(mono, int(round(sr * prep.duration)))
     out = resample(mono, sr, prep.sample_rate)
     return fit_length(out, prep.num_samples) if crop else out
 

@@ -1,9 +1,9 @@
 """Prepare once, read many: decode and resample a dataset a single time and cache it as tensors.
 
-The cache holds each clip's mono waveform at the target rate, cropped to the clip length, zero-padded, or
-repeated if it is a short sound (ESC-10: (400, 80000) float32, 128 MB). Framing into windows is a cheap
-view taken per batch, so it is not stored. The file is keyed by the dataset's file stamp (names, sizes,
-mtimes) and the preprocessing settings, so any change to either builds a new one.
+The cache holds each clip's mono waveform at the target rate, one clip length of it (`features.read_length`:
+a short sound repeated, a long recording's loudest window; ESC-10: (400, 80000) float32, 128 MB). Framing
+into windows is a cheap view taken per batch, so it is not stored. The file is keyed by the dataset's file
+stamp (names, sizes, mtimes) and the preprocessing settings, so any change to either builds a new one.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from .audio import AudioError, load_audio
 from .config import PrepConfig
 from .data import Dataset
 from .errors import CheckpointError
-from .features import fill_length, fit_length, resample, to_mono
+from .features import fit_length, read_length, resample, to_mono
 from .store import save_torch
 
 
@@ -46,8 +46,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AUDIOCLF_CACHE", Path.home() / ".cache" / "audioclf")).expanduser()
 
 
-PREPARED_FORMAT = 3  # 2: a stereo file's loudest channel (`features.to_mono`), no longer the channels' mean;
-#                      3: a clip under half the clip length repeated, no longer zero-padded (`features.fill_length`)
+PREPARED_FORMAT = 4  # 2: a stereo file's loudest channel (`features.to_mono`), no longer the channels' mean;
+#                      3: a clip under half the clip length repeated, no longer zero-padded (`features.fill_length`);
+#                      4: a clip over 1.5 clip lengths read at its loudest window, no longer its start (`features.read_length`)
+READ_SECONDS = 60.0  # of a long file: a recording's loudest window is looked for in its first minute
 
 
 def cache_path(dataset: Dataset, prep: PrepConfig, root: Path | None = None) -> Path:
@@ -77,8 +79,8 @@ def build(dataset: Dataset, prep: PrepConfig, progress: Callable[[int, int], Non
 
     def decode(i: int) -> tuple[torch.Tensor, int]:
         nonlocal done
-        data, sr = load_audio(dataset.clips[i].path, first_seconds=prep.duration + 1)  # a long file: only its start (1 s spare for rounding)
-        wave = fill_length(to_mono(data), int(round(sr * prep.duration)))  # a short sound repeats
+        data, sr = load_audio(dataset.clips[i].path, first_seconds=READ_SECONDS)
+        wave = read_length(to_mono(data), int(round(sr * prep.duration)))  # a short sound repeats; a recording: its loudest
         done += 1
         if progress:
             progress(done, n)

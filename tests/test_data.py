@@ -128,6 +128,28 @@ def test_a_short_sound_is_prepared_repeated_not_trailing_into_silence(tmp_path):
     assert torch.equal(waveform(*load_audio(tmp_path / "d" / "a" / "x.wav"), TINY_PREP), short)
 
 
+def test_a_long_recording_is_prepared_from_where_the_sound_is(tmp_path):
+    """A 4 s recording of a 1 s clip length, quiet but for a tone from 2.5 to 3.5 s: its loudest second is read,
+    not its first (bench/long_teach.py); a clip of 1.4 lengths is read from its start, as ESC-50 reads its own."""
+    import numpy as np
+    import soundfile as sf
+
+    from audioclf.audio import load_audio
+    from audioclf.features import waveform
+
+    sr = 8000
+    t = np.arange(4 * sr) / sr
+    rec = 0.001 * np.sin(2 * np.pi * 200 * t)
+    rec[int(2.5 * sr):int(3.5 * sr)] += 0.5 * np.sin(2 * np.pi * 1000 * t[int(2.5 * sr):int(3.5 * sr)])
+    for cls, wave in (("long", rec), ("near", rec[int(1.6 * sr):int(3.0 * sr)])):  # 4 s; 1.4 s
+        (tmp_path / "d" / cls).mkdir(parents=True)
+        sf.write(tmp_path / "d" / cls / "x.wav", wave.astype(np.float32), sr)
+    long_, near = build(open_dataset(tmp_path / "d", n_folds=1), TINY_PREP).waves  # (classes in name order)
+    assert long_.abs().max() > 0.4 and (long_.abs() > 0.3).float().mean() > 0.5  # the tone, not the hum
+    assert near[:int(0.85 * sr)].abs().max() < 0.01 and near[int(0.95 * sr):].abs().max() > 0.3  # its first second
+    assert torch.equal(waveform(*load_audio(tmp_path / "d" / "long" / "x.wav"), TINY_PREP), long_)
+
+
 # --- dataset checks (issue 10, item 7): the file, the row and the problem --------------------------
 
 def write_meta(root: Path, rows: list[list[str]], header=HEADER[:5]) -> Path:

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from audioclf.config import PrepConfig
-from audioclf.features import fill_length, fit_length, frame, resample, to_mono, waveform
+from audioclf.features import fill_length, fit_length, frame, loudest_window, read_length, resample, to_mono, waveform
 
 
 def test_report_framing_gives_nine_windows_of_one_second():
@@ -47,6 +47,19 @@ def test_fill_length_repeats_a_short_sound_and_pads_a_clip_near_the_length():
     assert torch.equal(fill_length(x[None].repeat(2, 1), 7)[1], torch.tensor([1, 2, 3, 1, 2, 3, 1.0]))  # any batch
     assert torch.equal(fill_length(x, 6), torch.tensor([1, 2, 3, 0, 0, 0.0]))  # half: padded
     assert torch.equal(fill_length(x, 2), x[:2]) and fill_length(torch.zeros(0), 4).tolist() == [0.0] * 4
+
+
+def test_a_recording_is_read_at_its_loudest_and_a_clip_near_the_length_from_its_start():
+    """Over 1.5 clip lengths: a person's recording, read where the sound is; ESC's 7.2 s clips of 5 s are read
+    from their start, as the release does."""
+    x = torch.zeros(2, 100)
+    x[0, 60:70], x[1, 5:8] = 1.0, -2.0
+    got = loudest_window(x, 20)
+    assert got.shape == (2, 20) and got[0].abs().sum() == 10 and got[1].abs().sum() == 6  # each row its own
+    assert torch.equal(loudest_window(x[0], 20), got[0])
+    assert torch.equal(read_length(x, 50), loudest_window(x, 50)) and read_length(x, 50)[0].abs().sum() == 10
+    assert torch.equal(read_length(x, 70), x[:, :70])  # 100 of 70: from its start (7 s of 5 is 1.4)
+    assert torch.equal(read_length(x[:, :3], 10), fill_length(x[:, :3], 10))
 
 
 def test_to_mono_keeps_the_loudest_channel():
