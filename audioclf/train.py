@@ -221,6 +221,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     run = Run.of(config, root)
     train_folds = [f for f in config.cv_folds if f != fold]
     x_train, y_train = (t.to(device) for t in prepared.subset(train_folds))
+    y_order = y_train.cpu()  # each epoch's order is drawn on the CPU
     x_val, y_val = (t.to(device) for t in prepared.subset([fold]))
 
     mcfg = config.model_config(len(prepared.classes))
@@ -268,7 +269,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
                disable=not show_bar, leave=True, dynamic_ncols=True)
     for epoch in range(len(history) + 1, config.epochs + 1):
         t0 = time.time()
-        perm = torch.randperm(len(y_train), generator=gen).to(device)
+        perm = epoch_order(y_order, gen).to(device)  # class-balanced where the classes differ in size
         on_batch = (lambda done, of, e=epoch: progress.batch_done(fold, e, done, of)) if progress else None
         train_loss, train_acc = train_epoch(net, opt, x_train, y_train, perm, config, dist, sched,
                                             n_classes=len(prepared.classes), on_batch=on_batch, steps=steps,
@@ -306,6 +307,18 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
     run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(kept)})
     run.clear_resume(fold)
     return history
+
+
+def epoch_order(y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The training clips of one epoch, in order: a permutation of them; where the classes differ in size, as
+    many clips drawn class-balanced instead (each class equally often, its clips with replacement), so that a
+    class of 2 clips beside classes of 6 is not seen a third as often. ESC's classes are equal: a permutation."""
+    counts = torch.bincount(y)
+    present = counts[counts > 0]
+    if len(present) < 2 or bool((present == present[0]).all()):
+        return torch.randperm(len(y), generator=gen)
+    weights = 1.0 / counts.double()[y]
+    return torch.multinomial(weights, len(y), replacement=True, generator=gen)
 
 
 def train_at_once(jobs: list[tuple[TrainConfig, int]], prepared: Prepared, device: torch.device,

@@ -10,7 +10,7 @@ from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.prepare import prepare
 from audioclf.inference import predict_logits
-from audioclf.train import Progress, train_run
+from audioclf.train import Progress, epoch_order, train_run
 
 from conftest import TINY_PREP, make_class_folders
 
@@ -148,6 +148,21 @@ def test_test_fold_is_never_trained_or_validated_on(tiny, tmp_path, monkeypatch)
     assert seen[-1] == (1,)
     assert all(1 not in folds for folds in training_calls)
     assert (3, 4) in training_calls and (2,) in training_calls
+
+
+def test_an_epoch_draws_small_classes_as_often_as_large_ones():
+    """Classes of one size (ESC's): the same permutation as before. Of different sizes (a person's own: 6 clips of
+    one, 2 of another), each class equally often (bench/imbalance_teach.py)."""
+    even = torch.arange(4).repeat(5)
+    assert torch.equal(epoch_order(even, torch.Generator().manual_seed(3)),
+                       torch.randperm(20, generator=torch.Generator().manual_seed(3)))
+    y = torch.tensor([0] * 60 + [1] * 20 + [2] * 10)
+    gen = torch.Generator().manual_seed(0)
+    drawn = torch.cat([epoch_order(y, gen) for _ in range(200)])
+    assert len(drawn) == 200 * 90 and 0 <= int(drawn.min()) and int(drawn.max()) < 90
+    share = torch.bincount(y[drawn], minlength=3) / len(drawn)
+    assert torch.allclose(share, torch.full((3,), 1 / 3), atol=0.02), share  # uniform would give 2/3, 2/9, 1/9
+    assert len(torch.unique(drawn[y[drawn] == 2])) == 10  # every clip of the small class is used
 
 
 def test_config_key_is_stable_and_json_round_trips():

@@ -1,0 +1,102 @@
+"""Teaching classes of different sizes: each epoch's clips drawn uniformly against class-balanced.
+
+    python bench/imbalance_teach.py --from esc50 [--repeats 16] [--out bench/imbalance_teach.json]
+
+A person's own classes are rarely the same size (8 clips of the dog, 2 of the door). Each draw r takes
+validation fold k = 2 + r % 4 of ESC-50 and starts from the source run's fold-k model, which never trained on
+fold k (fold 1, the test fold, is not used); draws 10 classes and 8 clips of each from fold k; gives the classes
+6, 6, 6, 6, 6, 6, 2, 2, 1 and 1 training clips (in a random order of the classes) and keeps the last 2 clips of
+every class as the test; teaches with the teaching settings (`audioclf.teach.TEACH_TRAINING`, last epoch). The arms
+differ only in the order of each epoch's clips: a permutation ("uniform") or `train.epoch_order` ("balanced").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audioclf.config import TrainConfig  # noqa: E402
+from audioclf.data import open_dataset  # noqa: E402
+from audioclf.inference import predict_logits  # noqa: E402
+from audioclf.models import build_model  # noqa: E402
+from audioclf.prepare import prepare  # noqa: E402
+from audioclf.teach import TEACH_TRAINING, source_run, start_from, start_state  # noqa: E402
+from audioclf.train import epoch_order, make_optimizer, make_schedule, train_epoch  # noqa: E402
+from bench import command_line  # noqa: E402
+
+COUNTS = (6, 6, 6, 6, 6, 6, 2, 2, 1, 1)
+ARMS = {"uniform": lambda y, gen: torch.randperm(len(y), generator=gen), "balanced": epoch_order}
+
+
+def teach(config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_classes: int, start, seed: int,
+          order) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(config.model_config(n_classes))
+    start_from(model, start, "source")
+    opt = make_optimizer(model, config)
+    sched = make_schedule(opt, config, steps_per_epoch=math.ceil(len(y) / config.batch_size))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(config.epochs):
+        train_epoch(model, opt, x, y, order(y, gen), config, sched=sched, n_classes=n_classes)
+    return model.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--from", dest="source", default="esc50")
+    ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
+    ap.add_argument("--repeats", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "imbalance_teach.json")
+    args = ap.parse_args()
+
+    source = source_run(args.source)
+    src = source.config
+    prepared = prepare(open_dataset(args.esc50, "esc50"), src.prep)
+    labels = prepared.labels.tolist()
+    config = TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
+                         dataset_id="imbalance_teach", **TEACH_TRAINING)
+    rows = []
+    for rep in range(args.repeats):
+        fold = 2 + rep % 4
+        start = start_state(source, fold)  # no classes named: a fresh head, as for one's own sounds
+        rng = random.Random(rep)
+        in_fold = [i for i in range(len(labels)) if int(prepared.folds[i]) == fold]
+        chosen = rng.sample(sorted({labels[i] for i in in_fold}), len(COUNTS))
+        counts = dict(zip(chosen, rng.sample(COUNTS, len(COUNTS))))
+        by_class = {c: rng.sample([i for i in in_fold if labels[i] == c], 8) for c in chosen}
+        remap = {c: j for j, c in enumerate(chosen)}
+        train_idx = [i for c in chosen for i in by_class[c][:counts[c]]]
+        test_idx = [i for c in chosen for i in by_class[c][6:]]
+        y = torch.tensor([remap[labels[i]] for i in train_idx])
+        yt = torch.tensor([remap[labels[i]] for i in test_idx])
+        small = torch.tensor([counts[labels[i]] <= 2 for i in test_idx])
+        for arm, order in ARMS.items():
+            model = teach(config, prepared.waves[train_idx], y, len(chosen), start, rep, order)
+            right = predict_logits(model, prepared.waves[test_idx], src.prep).argmax(1) == yt
+            rows.append({"repeat": rep, "fold": fold, "arm": arm, "accuracy": right.float().mean().item(),
+                         "small_classes_right": int(right[small].sum()), "small_classes_n": int(small.sum()),
+                         "right": int(right.sum()), "n_test": len(test_idx)})
+            print(f"repeat {rep} fold {fold} {arm:8s} all {right.float().mean():.3f} "
+                  f"small classes {int(right[small].sum())}/{int(small.sum())}", flush=True)
+    summary = {}
+    for arm in ARMS:
+        mine = [r for r in rows if r["arm"] == arm]
+        summary[f"{arm} all"] = sum(r["right"] for r in mine) / sum(r["n_test"] for r in mine)
+        summary[f"{arm} small classes"] = (sum(r["small_classes_right"] for r in mine)
+                                           / sum(r["small_classes_n"] for r in mine))
+    args.out.write_text(json.dumps({"command": command_line(), "source": source.name, "repeats": args.repeats,
+                                    "counts": COUNTS, "rows": rows, "summary": summary}, indent=1))
+    for key, acc in summary.items():
+        print(f"{key}: {acc:.3f}")
+
+
+if __name__ == "__main__":
+    main()
