@@ -11,10 +11,8 @@ differ only in the order of each epoch's clips: a permutation ("uniform") or `tr
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import random
 import sys
 from pathlib import Path
 
@@ -24,13 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.config import TrainConfig  # noqa: E402
-from audioclf.data import open_dataset  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.models import build_model  # noqa: E402
-from audioclf.prepare import prepare  # noqa: E402
-from audioclf.teach import TEACH_TRAINING, source_run, start_from, start_state  # noqa: E402
+from audioclf.teach import start_from  # noqa: E402
 from audioclf.train import epoch_order, make_optimizer, make_schedule, train_epoch  # noqa: E402
-from bench import command_line  # noqa: E402
+from bench import command_line, own_sounds  # noqa: E402
 
 COUNTS = (6, 6, 6, 6, 6, 6, 2, 2, 1, 1)
 ARMS = {"uniform": lambda y, gen: torch.randperm(len(y), generator=gen), "balanced": epoch_order}
@@ -50,29 +46,17 @@ def teach(config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_classes: int,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--from", dest="source", default="esc50")
-    ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
-    ap.add_argument("--repeats", type=int, default=16)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "imbalance_teach.json")
+    ap = own_sounds.parser("imbalance_teach", __doc__, repeats=16, classes=False)
     args = ap.parse_args()
 
-    source = source_run(args.source)
-    src = source.config
-    prepared = prepare(open_dataset(args.esc50, "esc50"), src.prep)
-    labels = prepared.labels.tolist()
-    config = TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
-                         dataset_id="imbalance_teach", **TEACH_TRAINING)
+    s = own_sounds.setup(args.source, args.esc50, "imbalance_teach")
+    src, prepared, config, labels = s.source.config, s.prepared, s.config, s.labels
     rows = []
     for rep in range(args.repeats):
-        fold = 2 + rep % 4
-        start = start_state(source, fold)  # no classes named: a fresh head, as for one's own sounds
-        rng = random.Random(rep)
-        in_fold = [i for i in range(len(labels)) if int(prepared.folds[i]) == fold]
-        chosen = rng.sample(sorted({labels[i] for i in in_fold}), len(COUNTS))
-        counts = dict(zip(chosen, rng.sample(COUNTS, len(COUNTS))))
-        by_class = {c: rng.sample([i for i in in_fold if labels[i] == c], 8) for c in chosen}
-        remap = {c: j for j, c in enumerate(chosen)}
+        d = own_sounds.draw(s, rep, len(COUNTS))
+        fold, start, chosen, remap = d.fold, d.start, d.chosen, d.remap
+        counts = dict(zip(chosen, d.rng.sample(COUNTS, len(COUNTS))))
+        by_class = own_sounds.clips(s, d)
         train_idx = [i for c in chosen for i in by_class[c][:counts[c]]]
         test_idx = [i for c in chosen for i in by_class[c][6:]]
         y = torch.tensor([remap[labels[i]] for i in train_idx])
@@ -92,7 +76,7 @@ def main() -> None:
         summary[f"{arm} all"] = sum(r["right"] for r in mine) / sum(r["n_test"] for r in mine)
         summary[f"{arm} small classes"] = (sum(r["small_classes_right"] for r in mine)
                                            / sum(r["small_classes_n"] for r in mine))
-    args.out.write_text(json.dumps({"command": command_line(), "source": source.name, "repeats": args.repeats,
+    args.out.write_text(json.dumps({"command": command_line(), "source": s.source.name, "repeats": args.repeats,
                                     "counts": COUNTS, "rows": rows, "summary": summary}, indent=1))
     for key, acc in summary.items():
         print(f"{key}: {acc:.3f}")

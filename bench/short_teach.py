@@ -12,9 +12,7 @@ it) or "tiled" (the clip repeated).
 """
 from __future__ import annotations
 
-import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -25,13 +23,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf.config import TrainConfig  # noqa: E402
-from audioclf.data import open_dataset  # noqa: E402
 from audioclf.features import fill_length, fit_length  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
-from audioclf.prepare import prepare  # noqa: E402
-from audioclf.teach import TEACH_TRAINING, source_run, start_state  # noqa: E402
-from bench import command_line  # noqa: E402
+from bench import command_line, own_sounds  # noqa: E402
 from bench.kshot import train_arm  # noqa: E402
 from bench.short import loudest  # noqa: E402
 
@@ -40,33 +34,18 @@ ARMS = {"padded": fit_length, "tiled": fill_length}  # before, and now (prepare.
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--from", dest="source", default="esc50")
-    ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
+    ap = own_sounds.parser("short_teach", __doc__, repeats=8)
     ap.add_argument("--lengths", type=float, nargs="+", default=[0.5, 1.0, 2.0])
-    ap.add_argument("--repeats", type=int, default=8)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "short_teach.json")
     args = ap.parse_args()
 
-    source = source_run(args.source)
-    src = source.config
-    prepared = prepare(open_dataset(args.esc50, "esc50"), src.prep)
+    s = own_sounds.setup(args.source, args.esc50, "short_teach")
+    src, prepared, config, labels = s.source.config, s.prepared, s.config, s.labels
     sr, n = src.prep.sample_rate, src.prep.num_samples
-    labels = prepared.labels.tolist()
-    config = TrainConfig(model=src.model, options=src.options, heads=src.heads or None, prep=src.prep,
-                         dataset_id="short_teach", **TEACH_TRAINING)
     rows = []
     for rep in range(args.repeats):
-        fold = 2 + rep % 4
-        start = start_state(source, fold)  # no classes named: a fresh head, as for one's own sounds
-        rng = random.Random(rep)
-        in_fold = [i for i in range(len(labels)) if int(prepared.folds[i]) == fold]
-        chosen = rng.sample(sorted({labels[i] for i in in_fold}), args.classes)
-        by_class = {c: rng.sample([i for i in in_fold if labels[i] == c], 8) for c in chosen}
-        remap = {c: j for j, c in enumerate(chosen)}
-        train_idx = [i for c in chosen for i in by_class[c][:4]]
-        test_idx = [i for c in chosen for i in by_class[c][4:]]
+        d = own_sounds.draw(s, rep, args.classes)
+        fold, start, chosen, remap = d.fold, d.start, d.chosen, d.remap
+        train_idx, test_idx = own_sounds.split(d, own_sounds.clips(s, d))
         y = torch.tensor([remap[labels[i]] for i in train_idx])
         yt = torch.tensor([remap[labels[i]] for i in test_idx])
         for length in args.lengths:
@@ -83,7 +62,7 @@ def main() -> None:
     summary = {f"{arm} {length:g} s": float(np.mean([r["accuracy"] for r in rows
                                                       if r["arm"] == arm and r["seconds"] == length]))
                for length in args.lengths for arm in ARMS}
-    args.out.write_text(json.dumps({"command": command_line(), "source": source.name, "repeats": args.repeats,
+    args.out.write_text(json.dumps({"command": command_line(), "source": s.source.name, "repeats": args.repeats,
                                     "rows": rows, "mean_accuracy": summary}, indent=1))
     for key, acc in summary.items():
         print(f"{key}: {acc:.3f}")
