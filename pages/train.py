@@ -6,7 +6,6 @@ import ui
 from audioclf import jobs, plots, runs, teach
 from audioclf.config import REPORT_TRAINING, TrainConfig
 from audioclf.data import SUBSET_NAMES
-from audioclf.teach import TEACH_TRAINING
 from audioclf.errors import UserError
 from audioclf.models import MODELS
 
@@ -84,9 +83,9 @@ def launch_form() -> None:
                            help=f"The {model} model has no options of its own.")
         # Epochs and learning rate: the model's own defaults (as `train --model` gives), or teaching's (`--from`).
         trained = f"{model}_taught" if source else model
-        default_epochs = (TEACH_TRAINING["epochs"] if source else
+        default_epochs = (teach.TEACH_TRAINING["epochs"] if source else
                           spec.training.get("epochs", REPORT_TRAINING["epochs"]))
-        default_lr = TEACH_TRAINING["lr"] if source else spec.lr
+        default_lr = teach.TEACH_TRAINING["lr"] if source else spec.lr
         epochs = c[3].number_input("Epochs", 1, 1000, ui.remembered_int(f"train_epochs_{trained}", 1, 1000,
                                                                         default_epochs),
                                    key=f"train_epochs_{trained}", args=(f"train_epochs_{trained}",), **keep,
