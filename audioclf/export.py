@@ -76,7 +76,7 @@ def export_onnx(run: Path, out: Path | None = None) -> Path:
     torch.onnx's default (dynamo) exporter, with a dynamic batch and length: it turns torchaudio's
     complex STFT into ONNX's STFT operator, which the older TorchScript exporter cannot ("STFT does not
     currently support complex types"), so no export-only DFT is needed. The graph holds for every length
-    because the recipe models' one branch on it, tiling a short clip (`logmel.at_least`), is written as
+    because the recipe models' one branch on it, tiling a short clip (`frontend.at_least`), is written as
     one expression. `tests/test_export.py` checks the probabilities against torch from 7 samples to 12 s.
     """
     r = Run(run)

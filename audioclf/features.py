@@ -10,6 +10,7 @@ import torch
 import torchaudio.functional as AF
 
 from .config import PrepConfig
+from .frontend import at_least
 
 
 def to_mono(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -45,21 +46,20 @@ def fill_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     and tested on short clips as `predict` reads them (bench/short_teach.py, 8 draws on the validation
     folds): 1 s clips 85.0 % repeated against 69.1 % zero-padded, 0.5 s 78.8 % against 58.1 %, 2 s 83.7 %
     against 81.2 %."""
-    m = wave.shape[-1]
-    if 0 < m < n * TILE_BELOW:
-        wave = wave.repeat(*([1] * (wave.ndim - 1)), -(-n // m))
+    if 0 < wave.shape[-1] < n * TILE_BELOW:
+        wave = at_least(wave, n)
     return fit_length(wave, n)
 
 
 LONG_ABOVE = 1.5  # of the clip length: a longer clip is a recording, read at its loudest (`loudest_window`)
 
 
-def loudest_window(wave: torch.Tensor, n: int) -> torch.Tensor:
-    """The `n` samples of the last axis with the most energy (windows every n / 10), per row; a clip of
-    up to `n` samples as `fill_length` gives it."""
+def loudest_window(wave: torch.Tensor, n: int, hop: int | None = None) -> torch.Tensor:
+    """The `n` samples of the last axis with the most energy (windows every `hop`, default n / 10), per
+    row; a clip of up to `n` samples as `fill_length` gives it."""
     if wave.shape[-1] <= n:
         return fill_length(wave, n)
-    hop = max(n // 10, 1)
+    hop = hop or max(n // 10, 1)
     start = wave.square().unfold(-1, n, hop).sum(-1).argmax(-1) * hop  # (...,)
     return torch.gather(wave, -1, start[..., None] + torch.arange(n, device=wave.device))
 

@@ -9,6 +9,16 @@ import torchaudio
 from torch import nn
 
 
+def at_least(wave: torch.Tensor, n: int) -> torch.Tensor:
+    """(..., N) tiled to at least n samples: a short clip repeats rather than trailing into silence.
+
+    One expression for every length (a longer clip is repeated once), so that the ONNX export
+    (`audioclf.export`) traces it for any length; `(n + N - 1) // N`, not `-(-n // N)`, because ONNX's
+    integer division truncates towards zero."""
+    length = wave.shape[-1]
+    return wave.repeat(*([1] * (wave.ndim - 1)), (n + length - 1) // length)
+
+
 class LogMel(nn.Module):
     """(B, samples) at `sample_rate` -> (B, 1, n_mels, frames), normalised per mel bin.
 

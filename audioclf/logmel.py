@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import SpecMask
-from .frontend import LogMel
+from .frontend import LogMel, at_least
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,6 @@ class LogMelTransformerConfig(LogMelConfig):
 def _front(c: LogMelConfig) -> tuple[LogMel, SpecMask]:
     return (LogMel(c.sample_rate, c.n_mels, c.n_fft, c.hop, floor=bool(c.floor)),
             SpecMask(c.freq_masks, c.freq_width, c.time_masks, c.time_frac))
-
-
-def at_least(wave: torch.Tensor, n: int) -> torch.Tensor:
-    """(B, N) tiled to at least n samples: a short clip repeats rather than trailing into silence.
-
-    One expression for every length (a longer clip is repeated once), so that the ONNX export
-    (`audioclf.export`) traces it for any length; `(n + N - 1) // N`, not `-(-n // N)`, because ONNX's
-    integer division truncates towards zero."""
-    length = wave.shape[-1]
-    return wave.repeat(1, (n + length - 1) // length)
 
 
 class ConvBlock(nn.Module):

@@ -318,7 +318,7 @@ def epoch_order(y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     if len(present) < 2 or bool((present == present[0]).all()):
         return torch.randperm(len(y), generator=gen)
     weights = 1.0 / counts.double()[y]
-    return torch.multinomial(weights, len(y), replacement=True, generator=gen)
+    return torch.multinomial(weights, len(y), replacement=True, generator=gen)  # WeightedRandomSampler's draw, as one tensor
 
 
 def train_at_once(jobs: list[tuple[TrainConfig, int]], prepared: Prepared, device: torch.device,

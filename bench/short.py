@@ -2,7 +2,7 @@
 
     python bench/short.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
 
-The recipe's models tile a clip under 1 s to 1 s (`logmel.at_least`) and read anything longer as it is;
+The recipe's models tile a clip under 1 s to 1 s (`frontend.at_least`) and read anything longer as it is;
 they trained on crops of 1.5-3 s. Each fold model hears 1 s and 2 s excerpts of its own validation
 fold's clips (the loudest such excerpt of each clip, as someone recording the sound would catch it, and
 the one from 1.5 s in, as bench/robustness.py cuts it), tiled to 1, 2, 3 or 5 s before the model.
@@ -18,14 +18,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from audioclf.features import loudest_window as loudest  # noqa: E402  (each clip's loudest n samples)
 from bench import fold_models_and_data, record, run_parser, validation_and_test  # noqa: E402
-
-
-def loudest(waves: torch.Tensor, n: int, hop: int) -> torch.Tensor:
-    """Each clip's excerpt of n samples with the most energy (excerpts every `hop` samples)."""
-    frames = waves.unfold(1, n, hop)  # (N, K, n)
-    best = frames.square().mean(2).argmax(1)
-    return frames[torch.arange(len(waves)), best]
 
 
 def tiled(waves: torch.Tensor, n: int) -> torch.Tensor:

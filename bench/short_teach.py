@@ -23,11 +23,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf.features import fill_length, fit_length  # noqa: E402
+from audioclf.features import fill_length, fit_length, loudest_window  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
 from bench import command_line, own_sounds  # noqa: E402
 from bench.kshot import train_arm  # noqa: E402
-from bench.short import loudest  # noqa: E402
 
 
 ARMS = {"padded": fit_length, "tiled": fill_length}  # before, and now (prepare.build's)
@@ -50,8 +49,8 @@ def main() -> None:
         yt = torch.tensor([remap[labels[i]] for i in test_idx])
         for length in args.lengths:
             m = int(length * sr)
-            short = loudest(prepared.waves[train_idx], m, sr // 20)
-            short_test = loudest(prepared.waves[test_idx], m, sr // 20)
+            short = loudest_window(prepared.waves[train_idx], m, sr // 20)
+            short_test = loudest_window(prepared.waves[test_idx], m, sr // 20)
             for arm, fill in ARMS.items():
                 t0 = time.perf_counter()
                 model = train_arm(config, fill(short, n), y, len(chosen), start, seed=rep)

@@ -21,7 +21,7 @@ from audioclf.cli import main
 from audioclf.export import FORMAT, VERSION, OnnxError, export_onnx, load_onnx, sidecar
 from audioclf.features import fit_length
 from audioclf.inference import LOUD_DB, load_ensemble, predict_file, predict_waves
-from audioclf.logmel import at_least
+from audioclf.frontend import at_least
 
 from conftest import write_clip
 
