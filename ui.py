@@ -427,6 +427,21 @@ def clip_view(path: str, mtime: int, prep: PrepConfig = PrepConfig()) -> dict:
             "seconds": data.shape[1] / sr, "mel": log_mel(wave, prep.sample_rate)}
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def upload_view(data: bytes, name: str, prep: PrepConfig = PrepConfig()) -> dict:
+    """An uploaded clip as the models see it: one clip length read as training reads a clip
+    (`features.read_length`: a recording over 1.5 clip lengths at its loudest window within its first
+    minute). Cached on the bytes: a rerun of the page does not decode up to a minute of audio again.
+    AudioError names the file as `name` gives it."""
+    from audioclf.audio import load_audio
+    from audioclf.features import LONG_ABOVE, waveform
+    from audioclf.prepare import READ_SECONDS
+
+    arr, sr = load_audio(data, name=name, first_seconds=READ_SECONDS)
+    return {"wave": waveform(arr, sr, prep).numpy(), "longer_than": LONG_ABOVE * prep.duration,
+            "recording": arr.shape[1] > LONG_ABOVE * sr * prep.duration}
+
+
 def plain(text: str) -> str:
     """`text` (e.g. an uploaded file's name) as a Markdown code span, so none of it renders: no link,
     image, emphasis, emoji or LaTeX. Backticks and control characters become harmless stand-ins."""

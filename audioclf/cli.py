@@ -248,7 +248,7 @@ def set_session_nice(niceness: int) -> None:
 
 
 def cmd_train(args) -> int:
-    from .device import describe, pick_device
+    from .device import describe, pick_device, precision_note
     from .distributed import Dist
     from .prepare import prepare
     from .store import RunBusy
@@ -272,8 +272,8 @@ def cmd_train(args) -> int:
     try:
         if dist.is_main:
             world = f", {dist.world} processes" if dist.active else ""
-            print(f"{config.label}: {len(dataset)} clips of {dataset.name}, device {describe(device)}{world}, "
-                  f"run {config.key()}", file=sys.stderr)
+            print(f"{config.label}: {len(dataset)} clips of {dataset.name}, device {describe(device)}{world}"
+                  f"{precision_note(config.precision, device)}, run {config.key()}", file=sys.stderr)
             # rank 0 builds the cache (reporting clip by clip to the run's progress file); the others read it
             prepared = prepare(dataset, config.prep, progress=_preparing(config, args.checkpoints))
         dist.barrier()

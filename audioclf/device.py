@@ -1,5 +1,7 @@
-"""Which torch device to run on."""
+"""Which torch device to run on, and whether it computes bfloat16 natively."""
 from __future__ import annotations
+
+from functools import cache
 
 import torch
 
@@ -23,6 +25,32 @@ def pick_device(requested: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+@cache
+def fast_bf16(device_type: str) -> bool:
+    """Whether a device of this type computes bfloat16 natively: a CUDA GPU that has it, a CPU with
+    AVX512-BF16 or AMX. oneDNN runs bf16 on any AVX-512 CPU (`torch.ops.mkldnn._is_mkldnn_bf16_supported()`
+    says yes), but by emulation: on a 2-core Xeon without either, the recipe's training step took 1.7x and
+    the 4-model ensemble's forward pass 1.8x as long as in float32 (bench/precision.py, docs/benchmarks.md)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
+def runs_bf16(precision: str | None, device: torch.device) -> bool:
+    """Whether a run of this precision ("bf16": autocast where it is faster) computes in bfloat16 on
+    `device`; elsewhere it runs in float32, which is more exact and, there, faster."""
+    return precision == "bf16" and fast_bf16(device.type)
+
+
+def precision_note(precision: str | None, device: torch.device) -> str:
+    """What a training run's log says when its "bf16" runs in float32 on this device ("" otherwise)."""
+    if precision != "bf16" or runs_bf16(precision, device):
+        return ""
+    return ", float32 (no native bfloat16 here: faster than emulating it)"
 
 
 def describe(device: torch.device) -> str:

@@ -17,6 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .audio import BinaryIO, stream_audio
 from .config import PrepConfig, TrainConfig
+from .device import runs_bf16
 from .features import fit_length, model_input, resample_stream, to_mono
 from .logmel import LogMelModel
 
@@ -125,16 +126,12 @@ def bf16_weights(model: nn.Module) -> nn.Module:
 
 
 def fast_precision(config: TrainConfig, device: torch.device) -> str:
-    """"bf16" for a model trained under bfloat16 autocast, on a device with fast bfloat16 (a CPU with
-    AVX512-BF16 or AMX, a CUDA GPU that has it), else "fp32". On this project's 2-core Xeon (AMX) one
-    5 s clip, file to answer, through the recipe's 4-model ensemble (with `load_ensemble`'s steps for
-    bf16) takes a median of 27-42 ms instead of 65 ms in float32 (bench/run.py --only predict);
-    probabilities move by about 1e-3."""
-    if config.precision != "bf16":
-        return "fp32"
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    """"bf16" for a model trained under bfloat16 autocast, on a device with fast bfloat16
+    (`device.fast_bf16`), else "fp32". On a 2-core Xeon with AMX one 5 s clip, file to answer, through
+    the recipe's 4-model ensemble (with `load_ensemble`'s steps for bf16) takes a median of 27-42 ms
+    instead of 65 ms in float32 (bench/run.py --only predict); probabilities move by about 1e-3. Without
+    AMX or AVX512-BF16, bf16 is emulated and slower than float32 (1.8x, bench/precision.py)."""
+    return "bf16" if runs_bf16(config.precision, device) else "fp32"
 
 
 @torch.inference_mode()

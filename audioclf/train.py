@@ -27,6 +27,7 @@ from .allocator import keep_freed_memory
 from .augment import AUGMENTS, AugConfig, augment_batch, choose_crop
 from .config import TrainConfig
 from .cuda_graphs import GraphedSteps, exclusive
+from .device import runs_bf16
 from .distributed import SINGLE, Dist
 from .errors import CheckpointError
 from .features import model_input
@@ -388,7 +389,8 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y
 
     With an augmentation preset, each batch is augmented (crops, gain, mixup, ...: the loss is then
     against soft targets and the accuracy counts the dominant clip's label); with precision "bf16" the
-    forward pass runs under autocast. The report's settings take the plain path: whole clips,
+    forward pass runs under autocast where the device computes bfloat16 natively (`device.runs_bf16`).
+    The report's settings take the plain path: whole clips,
     hard labels, float32. `steps` (from `graphed_steps`, over these same `x` and `y`) runs each batch's
     forward and backward pass from a CUDA graph; the optimizer and the schedule step as usual. `ema` (from
     `moving_average`) takes in the weights after every step.
@@ -437,7 +439,7 @@ def batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, targets: torc
     target = yb
     if aug is not None:
         xb, target = augment_batch(xb, targets[idx], aug, config.prep.sample_rate, crop_s=crop)
-    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16",
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=runs_bf16(config.precision, xb.device),
                         cache_enabled=autocast_cache):  # no cache under a CUDA graph's capture
         logits = model(model_input(_unwrapped(model), xb, config.prep))  # (B, 1, 144000) for the report's models
     return F.cross_entropy(logits.float(), target, label_smoothing=config.label_smoothing), logits, yb

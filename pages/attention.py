@@ -7,9 +7,8 @@ import torch
 import ui
 from audioclf import plots, runs
 from audioclf.attention import attention_view, mean_view
-from audioclf.audio import AudioError, load_audio
+from audioclf.audio import AudioError
 from audioclf.errors import UserError
-from audioclf.features import waveform
 from audioclf.models import spec
 from audioclf.store import Run
 
@@ -93,12 +92,16 @@ else:
         st.stop()
     data, name = got
     try:
-        arr, sr = load_audio(data, name=ui.plain(name), first_seconds=cfg.prep.duration)  # what the model reads
+        upload = ui.upload_view(data, ui.plain(name), cfg.prep)  # what the model reads, as in training
     except AudioError as e:
         st.error(str(e))
         st.stop()
-    wave = waveform(arr, sr, cfg.prep).numpy()
+    wave = upload["wave"]
     st.audio(data, format=ui.audio_mime(name))
+    if upload["recording"]:
+        st.caption(f"This recording is longer than {upload['longer_than']:g} s: below are its loudest "
+                   f"{cfg.prep.duration:g} s within its first minute, as training reads a clip. Predict judges a "
+                   "recording window by window.")
 
 
 

@@ -723,8 +723,32 @@ def test_attention_on_an_uploaded_clip(use):
     at = upload(open_page("attention"), "att_upload", "tone.wav", appdata.wav_bytes(880.0, 2.0, 44100))
     assert charts(at) == 2 + 3
     assert re.search(r"Predicted \*\*(low|mid|high)\*\*", texts(at, "markdown"))
+    assert "loudest" not in texts(at, "caption")
     at = upload(at, "att_upload", "junk.ogg", b"OggS not audio at all")
     assert "junk.ogg" in texts(at, "error") and charts(at) == 0
+
+
+def test_attention_shows_a_long_recording_where_its_sound_is(use):
+    """A 20 s recording, quiet but for a tone at 12-14 s: the page shows the model the loudest clip length,
+    as training reads such a clip (its first 5 s would be near silence), and says so."""
+    import io
+
+    import soundfile as sf
+
+    import ui
+    from audioclf.config import PrepConfig
+
+    sr = 16000
+    wave = 0.001 * np.random.default_rng(0).standard_normal(20 * sr)
+    wave[12 * sr:14 * sr] += appdata.tone(880.0, 2.0, sr)
+    buf = io.BytesIO()
+    sf.write(buf, wave.astype(np.float32), sr, format="WAV")
+    shown = ui.upload_view(buf.getvalue(), "memo.wav", PrepConfig(sample_rate=16000, duration=5.0))
+    assert shown["recording"] and shown["wave"].shape == (5 * sr,)
+    assert np.sqrt(np.mean(shown["wave"] ** 2)) > 0.1 > 10 * np.sqrt(np.mean(wave[:5 * sr] ** 2))
+    use(data=False, runs=True)
+    at = upload(open_page("attention"), "att_upload", "memo.wav", buf.getvalue())
+    assert "longer than 7.5 s" in texts(at, "caption") and charts(at) == 2 + 3
 
 
 def test_a_linked_data_folder_is_refused_saying_it_is_a_link(use, app_data, tmp_path):

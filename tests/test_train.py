@@ -292,3 +292,29 @@ def test_folds_at_once_is_refused_without_a_gpu(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--folds-at-once needs a CUDA GPU" in err and "Traceback" not in err
     assert not (tmp_path / "ck").exists()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_runs_only_where_the_device_computes_it_natively(monkeypatch, native):
+    """A "bf16" run trains and predicts under bfloat16 autocast where the CPU has AVX512-BF16 or AMX; on
+    other CPUs oneDNN would emulate it at about half float32's speed, so it runs in float32 there. A
+    float32 run is float32 everywhere."""
+    from audioclf import device as devices
+    from audioclf.augment import AUGMENTS
+    from audioclf.inference import fast_precision
+    from audioclf.models import build_model
+    from audioclf.train import batch_loss
+
+    monkeypatch.setattr(devices, "fast_bf16", lambda device_type: native)
+    cpu = torch.device("cpu")
+    prep = TINY_PREP.__class__(sample_rate=16000, duration=2.0, window=16000, hop=8000)
+    config = TrainConfig(model="logmel-cnn", prep=prep)
+    assert config.precision == "bf16"
+    model = build_model(config.model_config(3))
+    x, y = torch.randn(4, 32000), torch.tensor([0, 1, 2, 0])
+    _, logits, _ = batch_loss(model, x, y, y, config, AUGMENTS["none"], torch.arange(4), None)
+    assert logits.dtype == (torch.bfloat16 if native else torch.float32)
+    assert fast_precision(config, cpu) == ("bf16" if native else "fp32")
+    assert fast_precision(TrainConfig(model="logmel-cnn", prep=prep, precision="fp32"), cpu) == "fp32"
+    assert devices.precision_note("bf16", cpu) == ("" if native else
+                                                   ", float32 (no native bfloat16 here: faster than emulating it)")
