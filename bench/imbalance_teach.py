@@ -11,7 +11,6 @@ differ only in the order of each epoch's clips: a permutation ("uniform") or `tr
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from audioclf.inference import predict_logits  # noqa: E402
 from audioclf.models import build_model  # noqa: E402
 from audioclf.teach import start_from  # noqa: E402
 from audioclf.train import epoch_order, make_optimizer, make_schedule, train_epoch  # noqa: E402
-from bench import command_line, own_sounds  # noqa: E402
+from bench import own_sounds  # noqa: E402
 
 COUNTS = (6, 6, 6, 6, 6, 6, 2, 2, 1, 1)
 ARMS = {"uniform": lambda y, gen: torch.randperm(len(y), generator=gen), "balanced": epoch_order}
@@ -54,13 +53,12 @@ def main() -> None:
     rows = []
     for rep in range(args.repeats):
         d = own_sounds.draw(s, rep, len(COUNTS))
-        fold, start, chosen, remap = d.fold, d.start, d.chosen, d.remap
+        fold, start, chosen = d.fold, d.start, d.chosen
         counts = dict(zip(chosen, d.rng.sample(COUNTS, len(COUNTS))))
         by_class = own_sounds.clips(s, d)
         train_idx = [i for c in chosen for i in by_class[c][:counts[c]]]
         test_idx = [i for c in chosen for i in by_class[c][6:]]
-        y = torch.tensor([remap[labels[i]] for i in train_idx])
-        yt = torch.tensor([remap[labels[i]] for i in test_idx])
+        y, yt = own_sounds.targets(s, d, train_idx), own_sounds.targets(s, d, test_idx)
         small = torch.tensor([counts[labels[i]] <= 2 for i in test_idx])
         for arm, order in ARMS.items():
             model = teach(config, prepared.waves[train_idx], y, len(chosen), start, rep, order)
@@ -76,10 +74,7 @@ def main() -> None:
         summary[f"{arm} all"] = sum(r["right"] for r in mine) / sum(r["n_test"] for r in mine)
         summary[f"{arm} small classes"] = (sum(r["small_classes_right"] for r in mine)
                                            / sum(r["small_classes_n"] for r in mine))
-    args.out.write_text(json.dumps({"command": command_line(), "source": s.source.name, "repeats": args.repeats,
-                                    "counts": COUNTS, "rows": rows, "summary": summary}, indent=1))
-    for key, acc in summary.items():
-        print(f"{key}: {acc:.3f}")
+    own_sounds.save(args.out, s, summary, "summary", repeats=args.repeats, counts=COUNTS, rows=rows)
 
 
 if __name__ == "__main__":

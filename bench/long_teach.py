@@ -13,7 +13,6 @@ recording are read: the first ("first") or the loudest ("loudest").
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from audioclf.features import fit_length, loudest_window  # noqa: E402
 from audioclf.inference import FoldEnsemble, predict_audio  # noqa: E402
-from bench import command_line, own_sounds  # noqa: E402
+from bench import own_sounds  # noqa: E402
 from bench.kshot import train_arm  # noqa: E402
 from bench.long import pink, recording  # noqa: E402
 
@@ -49,7 +48,7 @@ def main() -> None:
         train_idx, test_idx = own_sounds.split(d, own_sounds.clips(s, d))
         record = {i: torch.from_numpy(recording(prepared.waves[i].numpy(), pink(n, noise), 30.0, args.seconds, sr,
                                                 noise)) for i in train_idx + test_idx}
-        y = torch.tensor([remap[labels[i]] for i in train_idx])
+        y = own_sounds.targets(s, d, train_idx)
         long_train = torch.stack([record[i] for i in train_idx])
         for arm, read in ARMS.items():
             t0 = time.perf_counter()
@@ -62,10 +61,7 @@ def main() -> None:
                          "train_seconds": time.perf_counter() - t0})
             print(f"repeat {rep} fold {fold} {arm:7s} accuracy {acc:.3f}", flush=True)
     summary = {arm: float(np.mean([r["accuracy"] for r in rows if r["arm"] == arm])) for arm in ARMS}
-    args.out.write_text(json.dumps({"command": command_line(), "source": s.source.name, "repeats": args.repeats,
-                                    "seconds": args.seconds, "rows": rows, "mean_accuracy": summary}, indent=1))
-    for key, acc in summary.items():
-        print(f"{key}: {acc:.3f}")
+    own_sounds.save(args.out, s, summary, repeats=args.repeats, seconds=args.seconds, rows=rows)
 
 
 if __name__ == "__main__":

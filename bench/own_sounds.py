@@ -5,10 +5,14 @@ settings. Draw r takes fold k = 2 + r % 4 (fold 1, the test fold, is never used)
 from __future__ import annotations
 
 import argparse
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from bench import command_line
 from audioclf.config import TrainConfig
 from audioclf.data import open_dataset
 from audioclf.prepare import Prepared, prepare
@@ -79,3 +83,17 @@ def clips(s: Setup, d: Draw, per_class: int = 8) -> dict[int, list[int]]:
 def split(d: Draw, by_class: dict[int, list[int]], taught: int = 4) -> tuple[list[int], list[int]]:
     """The first `taught` clips of each class to teach on, the rest to test on."""
     return ([i for c in d.chosen for i in by_class[c][:taught]], [i for c in d.chosen for i in by_class[c][taught:]])
+
+
+def targets(s: Setup, d: Draw, idx: list[int]) -> torch.Tensor:
+    """The draw's labels (0 .. classes - 1) of the clips `idx`."""
+    return torch.tensor([d.remap[s.labels[i]] for i in idx])
+
+
+def save(out: Path, s: Setup, summary: dict[str, float], summary_key: str = "mean_accuracy", **fields) -> None:
+    """Write the bench's JSON (its command, the source run, `fields`, then `summary` under `summary_key`) and print
+    the summary."""
+    out.write_text(json.dumps({"command": command_line(), "source": s.source.name, **fields, summary_key: summary},
+                              indent=1))
+    for key, acc in summary.items():
+        print(f"{key}: {acc:.3f}")

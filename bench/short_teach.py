@@ -12,20 +12,18 @@ it) or "tiled" (the clip repeated).
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audioclf.features import fill_length, fit_length, loudest_window  # noqa: E402
 from audioclf.inference import predict_logits  # noqa: E402
-from bench import command_line, own_sounds  # noqa: E402
+from bench import own_sounds  # noqa: E402
 from bench.kshot import train_arm  # noqa: E402
 
 
@@ -38,15 +36,14 @@ def main() -> None:
     args = ap.parse_args()
 
     s = own_sounds.setup(args.source, args.esc50, "short_teach")
-    src, prepared, config, labels = s.source.config, s.prepared, s.config, s.labels
+    src, prepared, config = s.source.config, s.prepared, s.config
     sr, n = src.prep.sample_rate, src.prep.num_samples
     rows = []
     for rep in range(args.repeats):
         d = own_sounds.draw(s, rep, args.classes)
-        fold, start, chosen, remap = d.fold, d.start, d.chosen, d.remap
+        fold, start, chosen = d.fold, d.start, d.chosen
         train_idx, test_idx = own_sounds.split(d, own_sounds.clips(s, d))
-        y = torch.tensor([remap[labels[i]] for i in train_idx])
-        yt = torch.tensor([remap[labels[i]] for i in test_idx])
+        y, yt = own_sounds.targets(s, d, train_idx), own_sounds.targets(s, d, test_idx)
         for length in args.lengths:
             m = int(length * sr)
             short = loudest_window(prepared.waves[train_idx], m, sr // 20)
@@ -61,10 +58,7 @@ def main() -> None:
     summary = {f"{arm} {length:g} s": float(np.mean([r["accuracy"] for r in rows
                                                       if r["arm"] == arm and r["seconds"] == length]))
                for length in args.lengths for arm in ARMS}
-    args.out.write_text(json.dumps({"command": command_line(), "source": s.source.name, "repeats": args.repeats,
-                                    "rows": rows, "mean_accuracy": summary}, indent=1))
-    for key, acc in summary.items():
-        print(f"{key}: {acc:.3f}")
+    own_sounds.save(args.out, s, summary, repeats=args.repeats, rows=rows)
 
 
 if __name__ == "__main__":
