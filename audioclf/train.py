@@ -27,7 +27,7 @@ from .allocator import keep_freed_memory
 from .augment import AUGMENTS, AugConfig, augment_batch, choose_crop
 from .config import TrainConfig
 from .cuda_graphs import GraphedSteps, exclusive
-from .device import runs_bf16
+from .device import channels_last, runs_bf16
 from .distributed import SINGLE, Dist
 from .errors import CheckpointError
 from .features import model_input
@@ -234,9 +234,9 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
 
         start_from(model, start_state(source_run(config.init, root), fold, prepared.classes), config.init)
     model = model.to(device)
-    if device.type == "cuda":
-        # 2-D convolutions channels-last: cuDNN's bf16 kernels and BatchNorm's want it, and NCHW cost the recipe's
-        # graphed step 0.124 against 0.078 s (an H100, bench/gpu.py --side-by-side --kernels). The report's 1-D
+    if channels_last(config.precision, device):
+        # 2-D convolutions channels-last: on an H100 NCHW cost the recipe's graphed step 0.124 against 0.078 s
+        # (bench/gpu.py --side-by-side --kernels); see `device.channels_last` for the CPU. The report's 1-D
         # models are as they were.
         model = model.to(memory_format=torch.channels_last)
     net = _wrap(model, device, dist)  # what the training step calls

@@ -1,13 +1,17 @@
-"""bfloat16 against float32 on this CPU: a training step of the recipe and the default ensemble's forward pass.
+"""bfloat16 against float32, and channels-last, on this CPU: a training step of the recipe, and the default
+ensemble's forward pass and file-to-answer time.
 
     python bench/precision.py --label "Xeon, no AMX"
 
 The recipe's runs ask for bf16 ("autocast where it is faster"). On a CPU with AVX512-BF16 or AMX that is
 faster; on another AVX-512 CPU oneDNN emulates it. This times both precisions on the machine it runs on,
-in turns (--rounds rounds of each, one after the other, so that a drift of the shared machine hits both):
-a training step (forward, backward, AdamW) of logmel-cnn on 64 crops of 3 s, 50 classes; and the forward
-pass of a run's 4 fold models on one 5 s clip, as `inference.load_ensemble` prepares them for each precision.
-Results merged into bench/precision.json under --label.
+in turns (--rounds rounds of each, one after the other, so that a drift of the shared machine hits all):
+a training step (forward, backward, AdamW) of logmel-cnn on 64 crops of 3 s, 50 classes, in float32 with
+the model as built (NCHW) and channels-last, and in bf16 as built; the forward pass of a run's 4 fold
+models on one 5 s clip as stored ("fp32 as stored": what `load_ensemble` gave in float32 before 2026-11-28)
+and as `inference.load_ensemble` prepares them for each precision; and the same three from file to
+answer (`inference.predict_file`) over ESC-10's 74 test clips of 5 s (--data). Results merged into
+bench/precision.json under --label.
 """
 from __future__ import annotations
 
@@ -25,13 +29,21 @@ from bench import record  # noqa: E402
 from bench.run import machine  # noqa: E402
 
 
-def step_seconds(precision: str, steps: int) -> list[float]:
-    """Seconds per training step of the recipe's model, under bf16 autocast or in float32."""
+STEPS = ("fp32", "fp32 channels-last", "bf16")
+FORWARDS = ("fp32 as stored", "fp32", "bf16")
+
+
+def step_seconds(variant: str, steps: int) -> list[float]:
+    """Seconds per training step of the recipe's model, under bf16 autocast or in float32 (channels-last
+    where the variant says so)."""
     from audioclf.config import TrainConfig
     from audioclf.models import build_model
 
     torch.manual_seed(0)
     model = build_model(TrainConfig(model="logmel-cnn").model_config(50))
+    if variant.endswith("channels-last"):
+        model = model.to(memory_format=torch.channels_last)
+    precision = variant.split()[0]
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     x, y = torch.randn(64, 48000), torch.randint(0, 50, (64,))
     times = []
@@ -47,11 +59,25 @@ def step_seconds(precision: str, steps: int) -> list[float]:
     return times[1:]
 
 
-def forward_seconds(run: Path, precision: str, repeats: int) -> list[float]:
-    """Seconds per forward pass of the run's ensemble on one 5 s clip."""
-    from audioclf.inference import load_ensemble, predict_waves
+def ensemble(run: Path, variant: str):
+    """The run's fold ensemble as `load_ensemble` prepares it for the variant's precision, or as stored."""
+    import dataclasses
 
-    ens = load_ensemble(run, precision=precision)
+    from audioclf.inference import load_ensemble, shares_front_end
+    from audioclf.store import Run
+
+    ens = load_ensemble(run, precision=variant.split()[0])
+    if variant == "fp32 as stored":
+        models = tuple(Run(run).fold_model(f).model for f in ens.folds)
+        ens = dataclasses.replace(ens, models=models, shared_front_end=shares_front_end(models))
+    return ens
+
+
+def forward_seconds(run: Path, variant: str, repeats: int) -> list[float]:
+    """Seconds per forward pass of the run's ensemble on one 5 s clip."""
+    from audioclf.inference import predict_waves
+
+    ens = ensemble(run, variant)
     wave = torch.randn(1, int(ens.config.prep.sample_rate * ens.config.prep.duration))
     times = []
     for _ in range(repeats + 1):
@@ -61,31 +87,71 @@ def forward_seconds(run: Path, precision: str, repeats: int) -> list[float]:
     return times[1:]
 
 
+def file_seconds(run: Path, variant: str, files: list[Path]) -> list[float]:
+    """Seconds from file to answer (`inference.predict_file`: decode, resample, the ensemble) per file, after 5
+    warm-up files: what the README's and issue 11's prediction time is."""
+    from audioclf.inference import predict_file
+
+    ens = ensemble(run, variant)
+    for f in files[:5]:
+        predict_file(ens, f)
+    times = []
+    for f in files:
+        t0 = time.perf_counter()
+        predict_file(ens, f)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def five_second_clips(data: Path) -> list[Path]:
+    """ESC-10's test-fold clips of 5 s (the few longer ones would be two windows)."""
+    import soundfile as sf
+
+    from audioclf.data import open_dataset
+
+    clips = [c.path for c in open_dataset(data, "esc10").clips if c.fold == 1]
+    return [p for p in clips if abs(sf.info(str(p)).duration - 5.0) < 0.05]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, default=ROOT / "checkpoints" / "logmel-cnn-taught-9872ca59ef17")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10",
+                    help="ESC-10, whose test-fold clips of 5 s are timed from file to answer")
     ap.add_argument("--label", required=True)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "precision.json")
     args = ap.parse_args()
     from audioclf.device import fast_bf16
 
-    step: dict[str, list[float]] = {"fp32": [], "bf16": []}
-    forward: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    step: dict[str, list[float]] = {v: [] for v in STEPS}
+    forward: dict[str, list[float]] = {v: [] for v in FORWARDS}
+    answer: dict[str, list[float]] = {v: [] for v in FORWARDS}
+    files = five_second_clips(args.data)
     for r in range(args.rounds):
-        for p in ("fp32", "bf16"):
-            step[p] += step_seconds(p, args.steps)
-            forward[p] += forward_seconds(args.run, p, args.repeats)
-            print(f"round {r + 1}, {p}: step median {statistics.median(step[p]):.2f} s, "
-                  f"forward median {1e3 * statistics.median(forward[p]):.1f} ms", flush=True)
+        for v in STEPS:
+            step[v] += step_seconds(v, args.steps)
+            print(f"round {r + 1}, {v}: step median {statistics.median(step[v]):.2f} s", flush=True)
+        for v in FORWARDS:
+            forward[v] += forward_seconds(args.run, v, args.repeats)
+            print(f"round {r + 1}, {v}: forward median {1e3 * statistics.median(forward[v]):.1f} ms", flush=True)
+        for v in FORWARDS:
+            answer[v] += file_seconds(args.run, v, files)
+            print(f"round {r + 1}, {v}: file to answer median {1e3 * statistics.median(answer[v]):.1f} ms", flush=True)
     entry = {"machine": machine(), "native_bf16": fast_bf16("cpu"), "run": args.run.name,
              "step_median_s": {p: statistics.median(v) for p, v in step.items()},
              "forward_median_ms": {p: 1e3 * statistics.median(v) for p, v in forward.items()},
-             "forward_p95_ms": {p: 1e3 * sorted(v)[int(0.95 * (len(v) - 1))] for p, v in forward.items()}}
+             "forward_p95_ms": {p: 1e3 * sorted(v)[int(0.95 * (len(v) - 1))] for p, v in forward.items()},
+             "file_to_answer": {"clips": len(files), "rounds": args.rounds,
+                                "median_ms": {p: 1e3 * statistics.median(v) for p, v in answer.items()},
+                                "p95_ms": {p: 1e3 * sorted(v)[int(0.95 * (len(v) - 1))] for p, v in answer.items()}}}
     entry["bf16_over_fp32"] = {"step": entry["step_median_s"]["bf16"] / entry["step_median_s"]["fp32"],
                                "forward": entry["forward_median_ms"]["bf16"] / entry["forward_median_ms"]["fp32"]}
+    entry["channels_last_speedup"] = {
+        "step": entry["step_median_s"]["fp32"] / entry["step_median_s"]["fp32 channels-last"],
+        "forward": entry["forward_median_ms"]["fp32 as stored"] / entry["forward_median_ms"]["fp32"]}
     print(entry)
     record(args.out, args.label, entry)
 

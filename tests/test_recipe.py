@@ -304,6 +304,25 @@ def test_bf16_prediction_agrees_with_float32_on_the_test_fold(esc10_dir):
     assert np.abs(a - b).max() < 0.02 and (a.argmax(1) == b.argmax(1)).mean() >= 39 / 40
 
 
+
+def test_a_float32_ensemble_runs_fused_and_channels_last_with_the_fold_models_answers():
+    """`load_ensemble` in float32 folds BatchNorm into the convolutions and holds them channels-last (oneDNN's
+    faster layout on the CPU): each fold model's answer stays the stored model's own."""
+    from audioclf.inference import load_ensemble, predict_waves
+    from audioclf.store import Run
+
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "logmel-cnn-f20cd51c328c"
+    ens = load_ensemble(shipped, precision="fp32")
+    convs = [c for m in ens.models for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    assert not any(isinstance(b, torch.nn.BatchNorm2d) for m in ens.models for b in m.modules())
+    wave = torch.randn(3, 80000, generator=torch.Generator().manual_seed(0)) * 0.1
+    got = predict_waves(ens, wave)
+    for f in ens.folds:
+        with torch.no_grad():
+            want = Run(shipped).fold_model(f).model(wave).softmax(1).numpy()
+        assert np.abs(got[f"fold{f}"] - want).max() < 1e-5
+
 def test_mixup_draws_on_the_cpu_what_the_shipped_runs_drew():
     """mixup samples on the clips' device (so a CUDA graph can hold it); on the CPU its draws must stay those
     of Beta(alpha, alpha) and randperm, or the shipped runs would no longer reproduce bit for bit."""

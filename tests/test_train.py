@@ -318,3 +318,46 @@ def test_bf16_runs_only_where_the_device_computes_it_natively(monkeypatch, nativ
     assert fast_precision(TrainConfig(model="logmel-cnn", prep=prep, precision="fp32"), cpu) == "fp32"
     assert devices.precision_note("bf16", cpu) == ("" if native else
                                                    ", float32 (no native bfloat16 here: faster than emulating it)")
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_float32_cpu_run_trains_channels_last_and_resumes_bit_for_bit(tmp_path, monkeypatch, native):
+    """Where a run computes in float32 on the CPU (no native bfloat16), its 2-D convolutions train
+    channels-last (oneDNN's faster layout there); a bf16 run on a CPU that has it keeps its layout. Weights and
+    optimizer state saved from channels-last tensors resume to the same model, bit for bit."""
+    from audioclf import device as devices
+    from audioclf import train
+
+    monkeypatch.setattr(devices, "fast_bf16", lambda device_type: native)
+    ds = open_dataset(make_class_folders(tmp_path / "tiny", per_class=10, seconds=2.0, sr=16000))
+    prep = TINY_PREP.__class__(sample_rate=16000, duration=2.0, window=16000, hop=8000)
+    config = TrainConfig(model="logmel-cnn", epochs=3, batch_size=8, cv_folds=(2, 3), prep=prep,
+                         dataset_id=ds.fingerprint())
+    prepared = prepare(ds, prep)
+    layouts, real_epoch = [], train.train_epoch
+
+    def spy(model, *a, **k):
+        layouts.append(model.blocks[0].body[3].weight.is_contiguous(memory_format=torch.channels_last))  # 32 -> 32
+        return real_epoch(model, *a, **k)
+
+    monkeypatch.setattr(train, "train_epoch", spy)
+    straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False).path
+    assert layouts == [not native] * 3
+    if native:
+        return
+    real_update = Progress.update
+
+    def crash_after_epoch_1(self, **changes):
+        real_update(self, **changes)
+        if changes.get("epoch") == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "update", crash_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
+    monkeypatch.setattr(Progress, "update", real_update)
+    resumed = train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False).path
+    assert layouts == [True] * 6  # 3 straight, 1 before the crash, 2 resumed
+    a = store.load_torch(straight / "fold2" / "final.pt")["state_dict"]
+    b = store.load_torch(resumed / "fold2" / "final.pt")["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
