@@ -197,6 +197,13 @@ def device_name() -> str:
 
 
 @st.cache_resource(show_spinner=False)
+def precision_name() -> str:
+    from audioclf.device import arithmetic, pick_device
+
+    return arithmetic(pick_device())
+
+
+@st.cache_resource(show_spinner=False)
 def device() -> str:
     from audioclf.device import pick_device
 
@@ -230,7 +237,9 @@ def sidebar() -> None:
             st.error(err, icon=":material/error:")
         else:
             st.warning("No dataset chosen: see Overview.", icon=":material/folder_off:")
-        st.markdown(f"**Device:** {device_name()}")
+        st.markdown(f"**Device:** {device_name()}, {precision_name()}",
+                    help="What the recipe's models compute in on this machine: bfloat16 where the device has it "
+                         "natively, float32 elsewhere (faster there than emulating bfloat16).")
         st.caption(f"Trained runs are kept in `{store.checkpoints_dir().resolve()}`")
 
 

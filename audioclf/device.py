@@ -61,6 +61,11 @@ def precision_note(precision: str | None, device: torch.device) -> str:
     return ", float32 (no native bfloat16 here: faster than emulating it)"
 
 
+def arithmetic(device: torch.device) -> str:
+    """What the recipe's runs ("bf16") compute in on `device`, in words for the app's sidebar."""
+    return "bfloat16 (native)" if fast_bf16(device.type) else "float32 (no native bfloat16)"
+
+
 def describe(device: torch.device) -> str:
     """Human name of a device, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads)'."""
     if device.type == "cuda":

@@ -45,16 +45,18 @@ def launch_form() -> None:
         keep = {"on_change": ui.remember}
         sources = ui.teach_sources()
         starts = [SCRATCH, *sources]
-        # Clips of one's own (not ESC-50's folder): start from the model that has heard ESC-50's 2,000 clips, as
-        # `train --from esc50` and the Teach page do; ESC-10 and ESC-50 themselves: from scratch, the recipe.
-        own = "esc50" if "esc50" in sources and not ui.is_esc50_layout(str(ds.root)) else SCRATCH
+        # Anything but ESC-50 itself (clips of one's own, ESC-10): start from the model that has heard ESC-50's 2,000
+        # clips, as `train --from esc50` and the Teach page do and as the shipped ESC-10 default was made; ESC-50
+        # itself: from scratch, the recipe.
+        own = "esc50" if "esc50" in sources and not (ds.layout == "esc50" and ds.name == "esc50") else SCRATCH
         start_from = c[0].selectbox(
             "Start from", starts, key="train_from", args=("train_from",), **keep,
             index=starts.index(ui.remembered("train_from", starts, own)),
             format_func=lambda s: "nothing (from scratch)" if s == SCRATCH else f"the {SUBSET_NAMES[s]} model",
             help="From scratch: the model learns everything from this dataset. From a trained model (teaching, as "
                  "`train --from esc50`): its front end and trunk, a new last layer for these classes (a class it "
-                 "knows by name keeps its row), and short training: best for a few dozen clips of your own. "
+                 "knows by name keeps its row), and short training: best for a few dozen clips of your own, and "
+                 "how the default ESC-10 model was made. "
                  + "; ".join(f"the {SUBSET_NAMES[k]} model is `{r.name}`" for k, r in sources.items()))
         source = sources.get(start_from)
         names = list(MODELS)

@@ -81,7 +81,10 @@ def test_page(page, data, runs, use):
         # test checks the sidebar on every page.
         sidebar = "\n".join(e.value for e in at.sidebar.success) + "\n".join(e.value for e in at.sidebar.warning)
         assert ("30 clips, 3 classes" in sidebar) if data else ("No dataset chosen" in sidebar)
-        assert "Device:" in "\n".join(m.value for m in at.sidebar.markdown)
+        from audioclf.device import arithmetic, pick_device
+
+        [line] = [m.value for m in at.sidebar.markdown if m.value.startswith("**Device:**")]
+        assert line.endswith(f"), {arithmetic(pick_device())}")  # e.g. "cpu (1 thread), float32 (no native …)"
     CHECKS[page](at, data, runs)
 
 
@@ -874,6 +877,43 @@ def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
     assert len(at.get("audio")) == 9 and charts(at) == 2
     assert "originally 5.00 s at 44100 Hz" in texts(at, "caption")
 
+
+
+@pytest.mark.integration
+def test_train_form_teaches_esc10_from_the_esc50_model_and_trains_esc50_from_scratch(esc10_dir, esc50_dir,
+                                                                                      monkeypatch, tmp_path):
+    """ESC-10's form starts where the shipped ESC-10 default was made (`train --from esc50`: the same config but
+    its seed); ESC-50's from scratch, with the recipe."""
+    from audioclf import cli, jobs
+    from audioclf.data import open_dataset
+    from audioclf.errors import UserError
+    from audioclf.runs import default_run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(esc10_dir))
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(tmp_path / "empty-store"))
+    launched = []
+
+    def launch(request):  # what the Start button asks for, without training it
+        launched.append(request)
+        raise UserError("stop here")
+
+    monkeypatch.setattr(jobs, "launch", launch)
+    at = open_page("train")
+    assert at.selectbox(key="train_from").value == "esc50"
+    at.button(key="train_start").click().run()
+    [request] = launched
+    args = cli.build_parser().parse_args(["train", "--data", str(esc10_dir), "--from", "esc50"])
+    assert request.config == cli.config_from_args(args, open_dataset(esc10_dir))
+    shipped = default_run(Path(__file__).resolve().parents[1] / "checkpoints").config
+    assert request.config.label == shipped.label and request.config.init == shipped.init
+
+    monkeypatch.setenv("AUDIOCLF_DATA", str(esc50_dir))
+    at = open_page("overview")
+    at.sidebar.radio(key="subset_input").set_value("esc50").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="train_from").value == "scratch" and at.selectbox(key="train_model").value == "logmel-cnn"
 
 @pytest.fixture
 def esc50_server(tmp_path, monkeypatch):

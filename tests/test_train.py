@@ -316,6 +316,7 @@ def test_bf16_runs_only_where_the_device_computes_it_natively(monkeypatch, nativ
     assert logits.dtype == (torch.bfloat16 if native else torch.float32)
     assert fast_precision(config, cpu) == ("bf16" if native else "fp32")
     assert fast_precision(TrainConfig(model="logmel-cnn", prep=prep, precision="fp32"), cpu) == "fp32"
+    assert devices.arithmetic(cpu) == ("bfloat16 (native)" if native else "float32 (no native bfloat16)")  # sidebar
     assert devices.precision_note("bf16", cpu) == ("" if native else
                                                    ", float32 (no native bfloat16 here: faster than emulating it)")
 
