@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--folds", type=int, nargs="+", help="validation folds to train now (default: all)")
     t.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--hide-test", action="store_true",
+                   help="print validation figures only, none of the test fold's (they are still written to the "
+                        "run's results.json): for choosing a recipe without seeing the test fold")
     t.add_argument("--spread-folds", action="store_true",
                    help="under torchrun: give each process whole folds instead of a slice of every batch")
     t.add_argument("--folds-at-once", action="store_true",
@@ -290,7 +293,7 @@ def cmd_train(args) -> int:
     finally:
         dist.close()
     if dist.is_main:
-        _print_results(run)
+        _print_results(run, test=not args.hide_test)
     return 0
 
 
@@ -357,12 +360,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _print_results(run) -> None:
+def _print_results(run, test: bool = True) -> None:
     from .report import fold_table_markdown
 
     results = run.results()
     if results:
-        print(fold_table_markdown(results))
+        print(fold_table_markdown(results, test))
     print(f"run folder: {run.path}")
 
 

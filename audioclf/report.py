@@ -16,27 +16,32 @@ def fold_rows(results: dict) -> list[dict]:
     return rows
 
 
-def fold_table_markdown(results: dict) -> str:
+def fold_table_markdown(results: dict, test: bool = True) -> str:
+    """The per-fold table that `train` and `evaluate` print; `test=False` leaves out every test figure (the
+    validation columns only, for choosing a recipe without seeing the test fold)."""
     rows = fold_rows(results)
     cross_validated = results.get("test_fold") is None  # a small folder: see audioclf.teach.fit_folds
     title = (f"{results['label']} ({results['which']} weights; no test fold: the test columns are each fold model "
              "on its own validation fold, and the last row pools those out-of-fold answers)" if cross_validated
              else f"{results['label']} (test fold {results['test_fold']}, {results['which']} weights)")
-    lines = [title, "",
-             "| val fold | epoch | train loss | train acc | val acc | test acc | test macro F1 |",
-             "|---|---|---|---|---|---|---|"]
+    if not test:
+        title = f"{results['label']} ({results['which']} weights; test figures not shown: see results.json)"
+    head = ["val fold", "epoch", "train loss", "train acc", "val acc"] + (["test acc", "test macro F1"] if test else [])
+    lines = [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        lines.append(f"| {r['fold']} | {r['epoch']} | {_cell(r['train_loss'])} | {_cell(r['train_acc'])} | "
-                     f"{r['val_acc']:.3f} | {r['test_acc']:.3f} | {r['test_macro_f1']:.3f} |")
+        cells = [r["fold"], r["epoch"], _cell(r["train_loss"]), _cell(r["train_acc"]), f"{r['val_acc']:.3f}"]
+        lines.append("| " + " | ".join(map(str, cells + ([f"{r['test_acc']:.3f}", f"{r['test_macro_f1']:.3f}"]
+                                                         if test else []))) + " |")
     s = results.get("summary")
     if s:
         tr = s["training"]
-        lines.append(f"| mean ± std | | {_mean_std(tr['train_loss'], len(rows))} | "
-                     f"{_mean_std(tr['train_acc'], len(rows))} | "
-                     f"{tr['val_acc']['mean']:.3f} ± {tr['val_acc']['std']:.3f} | "
-                     f"{s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} | "
+        line = (f"| mean ± std | | {_mean_std(tr['train_loss'], len(rows))} | {_mean_std(tr['train_acc'], len(rows))} | "
+                f"{tr['val_acc']['mean']:.3f} ± {tr['val_acc']['std']:.3f} |")
+        if test:
+            line += (f" {s['accuracy']['mean']:.3f} ± {s['accuracy']['std']:.3f} | "
                      f"{s['macro_f1']['mean']:.3f} ± {s['macro_f1']['std']:.3f} |")
-    if "ensemble" in results:
+        lines.append(line)
+    if "ensemble" in results and test:
         e = results["ensemble"]
         name = "all clips, out of fold" if cross_validated else "ensemble"
         lines.append(f"| {name} | | | | | {e['accuracy']:.3f} | {e['macro_f1']:.3f} |")

@@ -63,6 +63,11 @@ def test_train_predict_info_end_to_end(tmp_path, capsys):
                  "--batch-size", "8", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| fold 2 | 1 |" in out and "ensemble" in out
+    assert main(["train", "--data", str(data), "--checkpoints", str(ck), "--epochs", "1", "--folds", "2",
+                 "--batch-size", "8", "--quiet", "--hide-test"]) == 0  # trained: loaded, printed blind
+    blind = capsys.readouterr().out
+    assert "| fold 2 | 1 |" in blind and "val acc |" in blind and "test figures not shown" in blind
+    assert not any(word in blind for word in ("test acc", "F1", "ensemble", "test fold"))
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "junk.wav").write_bytes(b"this is not audio" * 50)
     good = write_clip(tmp_path / "clip.wav", 880, seconds=7.0, sr=22050, channels=2)
