@@ -131,8 +131,8 @@ def fast_precision(config: TrainConfig, device: torch.device) -> str:
     """"bf16" for a model trained under bfloat16 autocast, on a device with fast bfloat16
     (`device.fast_bf16`), else "fp32". On a 2-core Xeon with AMX one 5 s clip, file to answer, through
     the recipe's 4-model ensemble (with `load_ensemble`'s steps for bf16) takes a median of 27-42 ms
-    instead of 65 ms in float32 (bench/run.py --only predict); probabilities move by about 1e-3. Without
-    AMX or AVX512-BF16, bf16 is emulated and slower than float32 (1.8x, bench/precision.py)."""
+    instead of 65 ms in float32 as stored (bench/run.py --only predict); probabilities move by about 1e-3.
+    Without AMX or AVX512-BF16, bf16 is emulated and slower than float32 (1.8x, bench/precision.py)."""
     return "bf16" if runs_bf16(config.precision, device) else "fp32"
 
 

@@ -55,6 +55,24 @@ def tiny_dataset_dir(tmp_path) -> Path:
     return make_class_folders(tmp_path / "tiny")
 
 
+
+def stopped_after_epoch(monkeypatch, epoch: int, train) -> None:
+    """Call `train()` with training stopped after `epoch` (a KeyboardInterrupt once that epoch is saved, as Ctrl-C or
+    Cancel would stop it), then let training run as usual again."""
+    from audioclf.train import Progress
+
+    real = Progress.update
+
+    def stop(self, **changes):
+        real(self, **changes)
+        if changes.get("epoch") == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Progress, "update", stop)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.setattr(Progress, "update", real)
+
 def real_data(env: str, name: str) -> Path:
     """A real dataset in ESC-50 layout from $`env`, else ../shared/data/`name`; the test is skipped where
     it is absent."""

@@ -207,21 +207,30 @@ def test_train_form_keeps_its_values_across_a_reload(use):
     assert reloaded.number_input(key="train_batch").value == 32
 
 
-def test_train_form_teaches_a_folder_of_ones_own_from_the_esc50_model(use, app_data, monkeypatch):
-    """A folder of one's own clips starts from the ESC-50 model (a few dozen clips train badly from scratch), and
-    the form's run is the one `train --from esc50` makes, so either finds the other's run trained."""
-    from audioclf import cli, jobs, teach
-    from audioclf.data import open_dataset
+@pytest.fixture
+def launched(monkeypatch) -> list:
+    """What the Train page's Start button asks `jobs.launch` for, collected here without training it (the page then
+    says "Could not start training: stop here")."""
+    from audioclf import jobs
     from audioclf.errors import UserError
 
-    use(data=True, runs=False)
-    launched = []
+    requests = []
 
-    def launch(request):  # what the Start button asks for, without training it
-        launched.append(request)
+    def launch(request):
+        requests.append(request)
         raise UserError("stop here")
 
     monkeypatch.setattr(jobs, "launch", launch)
+    return requests
+
+
+def test_train_form_teaches_a_folder_of_ones_own_from_the_esc50_model(use, app_data, launched):
+    """A folder of one's own clips starts from the ESC-50 model (a few dozen clips train badly from scratch), and
+    the form's run is the one `train --from esc50` makes, so either finds the other's run trained."""
+    from audioclf import cli, teach
+    from audioclf.data import open_dataset
+
+    use(data=True, runs=False)
     at = open_page("train")
     source = teach.source_run("esc50")
     assert at.selectbox(key="train_from").value == "esc50" and at.selectbox(key="train_from").options == [
@@ -880,25 +889,17 @@ def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
 
 
 @pytest.mark.integration
-def test_train_form_teaches_esc10_from_the_esc50_model_and_trains_esc50_from_scratch(esc10_dir, esc50_dir,
+def test_train_form_teaches_esc10_from_the_esc50_model_and_trains_esc50_from_scratch(esc10_dir, esc50_dir, launched,
                                                                                       monkeypatch, tmp_path):
     """ESC-10's form starts where the shipped ESC-10 default was made (`train --from esc50`: the same config but
     its seed); ESC-50's from scratch, with the recipe."""
-    from audioclf import cli, jobs
+    from audioclf import cli
     from audioclf.data import open_dataset
-    from audioclf.errors import UserError
     from audioclf.runs import default_run
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUDIOCLF_DATA", str(esc10_dir))
     monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(tmp_path / "empty-store"))
-    launched = []
-
-    def launch(request):  # what the Start button asks for, without training it
-        launched.append(request)
-        raise UserError("stop here")
-
-    monkeypatch.setattr(jobs, "launch", launch)
     at = open_page("train")
     assert at.selectbox(key="train_from").value == "esc50"
     at.button(key="train_start").click().run()

@@ -16,7 +16,7 @@ from audioclf.prepare import cache_path, prepare
 from audioclf.store import Run
 from audioclf.train import train_run
 
-from conftest import TINY_PREP, make_class_folders
+from conftest import TINY_PREP, make_class_folders, stopped_after_epoch
 
 
 class Payload:
@@ -99,21 +99,10 @@ def flip(path, offset: int = -200) -> None:
 
 
 def test_flipped_bytes_in_resume_are_never_trained_on(tiny, tmp_path, capsys, monkeypatch):
-    from audioclf.train import Progress
-
     ds, prepared = tiny
     cfg = config(ds, epochs=3)
-    real = Progress.update
-
-    def stop_after_epoch_1(self, **changes):
-        real(self, **changes)
-        if changes.get("epoch") == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Progress, "update", stop_after_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, prepared, folds=[2], root=tmp_path / "ck", show_bar=False)
-    monkeypatch.setattr(Progress, "update", real)
+    stopped_after_epoch(monkeypatch, 1, lambda: train_run(cfg, prepared, folds=[2], root=tmp_path / "ck",
+                                                           show_bar=False))
     run = Run.of(cfg, tmp_path / "ck")
     flip(run.resume_file(2))
     train_run(cfg, prepared, folds=[2], root=tmp_path / "ck", show_bar=False)

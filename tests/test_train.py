@@ -12,7 +12,7 @@ from audioclf.prepare import prepare
 from audioclf.inference import predict_logits
 from audioclf.train import Progress, epoch_order, train_run
 
-from conftest import TINY_PREP, make_class_folders
+from conftest import TINY_PREP, make_class_folders, stopped_after_epoch
 
 
 @pytest.fixture
@@ -71,20 +71,11 @@ def test_interrupted_run_resumes_from_its_last_epoch_and_matches(tiny, tmp_path,
     config = cfg(ds, epochs=4, cv_folds=(2, 3), ema=ema)
     straight = train_run(config, prepared, folds=[2], root=tmp_path / "a", show_bar=False).path
 
-    real_update = Progress.update
-
-    def crash_after_epoch_2(self, **changes):
-        real_update(self, **changes)
-        if changes.get("epoch") == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Progress, "update", crash_after_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
+    stopped_after_epoch(monkeypatch, 2, lambda: train_run(config, prepared, folds=[2], root=tmp_path / "b",
+                                                           show_bar=False))
     resumed_dir = Run.of(config, tmp_path / "b").fold_dir(2)
     assert (resumed_dir / "resume.pt").is_file() and not (resumed_dir / "final.pt").exists()
     assert json.loads((resumed_dir.parent / "progress.json").read_text())["status"] == "cancelled"
-    monkeypatch.setattr(Progress, "update", real_update)
 
     epochs_run = []
     monkeypatch.setattr("audioclf.train.train_epoch", _spy(epochs_run))
@@ -346,17 +337,8 @@ def test_a_float32_cpu_run_trains_channels_last_and_resumes_bit_for_bit(tmp_path
     assert layouts == [not native] * 3
     if native:
         return
-    real_update = Progress.update
-
-    def crash_after_epoch_1(self, **changes):
-        real_update(self, **changes)
-        if changes.get("epoch") == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Progress, "update", crash_after_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False)
-    monkeypatch.setattr(Progress, "update", real_update)
+    stopped_after_epoch(monkeypatch, 1, lambda: train_run(config, prepared, folds=[2], root=tmp_path / "b",
+                                                           show_bar=False))
     resumed = train_run(config, prepared, folds=[2], root=tmp_path / "b", show_bar=False).path
     assert layouts == [True] * 6  # 3 straight, 1 before the crash, 2 resumed
     a = store.load_torch(straight / "fold2" / "final.pt")["state_dict"]
