@@ -27,11 +27,12 @@ def fold_table_markdown(results: dict, test: bool = True) -> str:
     if not test:
         title = f"{results['label']} ({results['which']} weights; test figures not shown: see results.json)"
     head = ["val fold", "epoch", "train loss", "train acc", "val acc"] + (["test acc", "test macro F1"] if test else [])
-    lines = [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [title, "", _row(head), "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["fold"], r["epoch"], _cell(r["train_loss"]), _cell(r["train_acc"]), f"{r['val_acc']:.3f}"]
-        lines.append("| " + " | ".join(map(str, cells + ([f"{r['test_acc']:.3f}", f"{r['test_macro_f1']:.3f}"]
-                                                         if test else []))) + " |")
+        if test:
+            cells += [f"{r['test_acc']:.3f}", f"{r['test_macro_f1']:.3f}"]
+        lines.append(_row(cells))
     s = results.get("summary")
     if s:
         tr = s["training"]
@@ -46,6 +47,10 @@ def fold_table_markdown(results: dict, test: bool = True) -> str:
         name = "all clips, out of fold" if cross_validated else "ensemble"
         lines.append(f"| {name} | | | | | {e['accuracy']:.3f} | {e['macro_f1']:.3f} |")
     return "\n".join(lines)
+
+
+def _row(cells: list) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
 
 
 def _cell(x: float | None) -> str:

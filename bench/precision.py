@@ -10,7 +10,7 @@ a training step (forward, backward, AdamW) of logmel-cnn on 64 crops of 3 s, 50 
 the model as built (NCHW) and channels-last, and in bf16 as built; the forward pass of a run's 4 fold
 models on one 5 s clip as stored ("fp32 as stored": what `load_ensemble` gave in float32 before 2026-11-28)
 and as `inference.load_ensemble` prepares them for each precision; and the same three from file to
-answer (`inference.predict_file`) over ESC-10's 74 test clips of 5 s (--data). Results merged into
+answer (`inference.predict_file`) over ESC-10's 78 test clips of 5 s (--data). Results merged into
 bench/precision.json under --label.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import record  # noqa: E402
-from bench.run import machine  # noqa: E402
+from bench.run import machine, test_fold_seconds  # noqa: E402
 
 
 STEPS = ("fp32", "fp32 channels-last", "bf16")
@@ -104,13 +104,8 @@ def file_seconds(run: Path, variant: str, files: list[Path]) -> list[float]:
 
 
 def five_second_clips(data: Path) -> list[Path]:
-    """ESC-10's test-fold clips of 5 s (the few longer ones would be two windows)."""
-    import soundfile as sf
-
-    from audioclf.data import open_dataset
-
-    clips = [c.path for c in open_dataset(data, "esc10").clips if c.fold == 1]
-    return [p for p in clips if abs(sf.info(str(p)).duration - 5.0) < 0.05]
+    """ESC-10's test-fold clips of 5 s (the two longer ones would be two windows each)."""
+    return [p for p, s in test_fold_seconds(data).items() if abs(s - 5.0) < 0.05]
 
 
 def main() -> None:

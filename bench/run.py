@@ -231,19 +231,24 @@ def train_flops_per_clip(name: str) -> float:
     return 3.0 * forward_flops(name.split("-")[0])
 
 
+def test_fold_seconds(data: Path) -> dict[Path, float]:
+    """Each ESC-10 test-fold clip's length in seconds (78 of its 80 are 5 s; two about 7 s)."""
+    import soundfile as sf
+
+    return {c.path: sf.info(str(c.path)).duration for c in open_dataset(data, "esc10").clips if c.fold == 1}
+
+
 def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
     """End to end for one 5 s clip from its file: decode, resample, frame, the fold models, ensemble.
 
     The target is for a 5 s clip, so the timed files are the test fold's clips of 5 s; the few that are
     longer (ESC-10 has two of about 7 s in fold 1: two windows each) are timed apart."""
-    import soundfile as sf
-
     from audioclf.allocator import keep_freed_memory
     from audioclf.inference import FoldEnsemble, load_ensemble, predict_file
 
     keep_freed_memory()
     ds = open_dataset(data, "esc10")
-    seconds = {c.path: sf.info(str(c.path)).duration for c in ds.clips if c.fold == 1}
+    seconds = test_fold_seconds(data)
     files = [f for f, s in seconds.items() if abs(s - 5.0) < 0.05]
     longer = [f for f in seconds if f not in files]
     if run is not None:
