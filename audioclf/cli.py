@@ -1,4 +1,4 @@
-"""Command line: `python -m audioclf {train,evaluate,predict,export,info,download} ...`."""
+"""Command line: `python -m audioclf {train,evaluate,calibrate,predict,export,info,delete,download} ...`."""
 from __future__ import annotations
 
 import argparse
@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.set_defaults(func=cmd_evaluate)
 
+    c = sub.add_parser("calibrate", help="measure a run's int8 ranges, for faster prediction on a CPU",
+                       description="Measure, on each fold model's training clips, the activation ranges that int8 "
+                                   "prediction on a CPU needs (runs trained since audioclf 2026-11-29 have them).")
+    _data_args(c)
+    c.add_argument("--run", type=Path, required=True, help="run folder")
+    c.set_defaults(func=cmd_calibrate)
+
     pr = sub.add_parser("predict", help="classify audio files with a run's fold models and ensemble",
                         description="Top-k classes with probabilities from each fold model and the ensemble.")
     pr.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg, mp3, m4a, webm, amr, ...), or folders of them")
@@ -65,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--data-name", help="whose best run to use: esc10 (default), esc50, or a class folder's name")
     pr.add_argument("--onnx", type=Path, help="an exported model (`export`) to run with onnxruntime instead of torch")
     pr.add_argument("--precision", choices=["auto", "fp32"], default="auto",
-                    help="auto: bf16 for a bf16-trained run where the CPU or GPU has it (faster); fp32: exact")
+                    help="auto: bf16 for a bf16-trained run where the CPU or GPU has it, else int8 convolutions "
+                         "on a CPU where the run has its ranges (`calibrate`; both faster); fp32: exact")
     pr.add_argument("--checkpoints", type=Path, help="checkpoint store (default: $AUDIOCLF_CHECKPOINTS or ./checkpoints)")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--csv", type=Path, help="also write one row per file (answer, probability, top classes, "
@@ -340,7 +348,6 @@ def _follow(config, root):
 
 
 def cmd_evaluate(args) -> int:
-    from .data import DataError
     from .device import pick_device
     from .evaluate import evaluate_run
     from .prepare import prepare
@@ -353,10 +360,39 @@ def cmd_evaluate(args) -> int:
     else:
         config, root = config_from_args(args, dataset), args.checkpoints
         run = Run.of(config, root)
-    if config.dataset_id and config.dataset_id != dataset.fingerprint():
-        raise DataError(f"{dataset.root}: not the data this run was trained on ({config.dataset_id})")
+    _check_trained_on(config, dataset)
     evaluate_run(config, prepare(dataset, config.prep), root=root, device=pick_device(args.device), which=args.which)
     _print_results(run)
+    return 0
+
+
+def _check_trained_on(config, dataset) -> None:
+    from .data import DataError
+
+    if config.dataset_id and config.dataset_id != dataset.fingerprint():
+        raise DataError(f"{dataset.root}: not the data this run was trained on ({config.dataset_id})")
+
+
+def cmd_calibrate(args) -> int:
+    from . import int8
+    from .prepare import prepare
+    from .store import Run
+
+    if not int8.available():
+        raise UserError("this torch has no int8 kernels for this CPU (x86-64 only); prediction stays float32")
+    run = Run(args.run)
+    folds = run.folds_with_weights("best")
+    if not folds:
+        raise UserError(f"{run.path}: no finished fold models")
+    dataset = _dataset(args)
+    _check_trained_on(run.config, dataset)
+    prepared = prepare(dataset, run.config.prep)
+    for fold in folds:
+        x, _ = prepared.subset([f for f in run.config.cv_folds if f != fold])
+        if not int8.calibrate(run, fold, x):
+            raise UserError(f"{run.path}: {run.config.model} models have no int8 path (the recipe's have)")
+        print(f"fold {fold}: int8 ranges from {min(len(x), int8.CALIBRATION_CLIPS)} training clips, "
+              f"{run.ranges_file(fold)}")
     return 0
 
 
@@ -388,7 +424,7 @@ def cmd_predict(args) -> int:
         run = args.run or default_run(args.checkpoints, data=args.data_name).path
         ens = load_ensemble(run, device=pick_device(args.device), precision=args.precision)
         threshold, name = float(((Run(run).results() or {}).get("unsure") or {}).get("threshold", 0.0)), run.name
-    print(f"run {name}: {ens.label}, fold models {list(ens.folds)}")
+    print(f"run {name}: {ens.label}, fold models {list(ens.folds)}, {getattr(ens, 'arithmetic', 'onnxruntime')}")
     files, status = _audio_files(args.files)
     rows = []
     for path in files:

@@ -15,9 +15,11 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from . import int8
 from .audio import BinaryIO, stream_audio
 from .config import PrepConfig, TrainConfig
 from .device import runs_bf16
+from .errors import CheckpointError
 from .features import fit_length, model_input, resample_stream, to_mono
 from .logmel import LogMelModel
 
@@ -48,7 +50,7 @@ class FoldEnsemble:
     classes_: tuple[str, ...]
     folds: tuple[int, ...]
     models: tuple[torch.nn.Module, ...]
-    precision: str = "fp32"  # "bf16": the forward pass under bfloat16 autocast (see `fast_precision`)
+    precision: str = "fp32"  # "bf16": under bfloat16 autocast (`fast_precision`); "int8": int8 trunks (`audioclf.int8`)
     shared_front_end: bool = False  # the front end's fixed part computed once for all (`shares_front_end`)
 
     @property
@@ -59,6 +61,11 @@ class FoldEnsemble:
     def takes_waveform(self) -> bool:
         """Whether the models read a clip of any length as it is (the recipe's)."""
         return getattr(self.models[0], "takes_waveform", False)
+
+    @property
+    def arithmetic(self) -> str:
+        """What the models compute in, in words."""
+        return {"fp32": "float32", "bf16": "bfloat16", "int8": "int8 convolutions"}[self.precision]
 
     def probabilities(self, waves: torch.Tensor) -> dict[str, np.ndarray]:
         return predict_waves(self, waves)
@@ -87,7 +94,8 @@ class Ensemble(Protocol):
 def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "cpu",
                   precision: str = "auto") -> FoldEnsemble:
     """A run's finished fold models (CheckpointError names a file that is unusable). `precision`
-    "auto" is `fast_precision` of the run's config and the device; "fp32" for exact comparisons."""
+    "auto" is `fast_precision` of the run's config and the device, or "int8" where that is float32 on a CPU
+    and the run's best fold models have their int8 ranges (`audioclf.int8`); "fp32" for exact comparisons."""
     from .store import Run
 
     r = Run(run)
@@ -95,11 +103,20 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if not folds:
         raise FileNotFoundError(f"{run}: no finished fold models ({which} weights) in this run")
     loaded = [r.fold_model(f, which, device) for f in folds]
+    ranges = [r.load_ranges(f) if which == "best" and precision in ("auto", "int8") else None for f in folds]
     if precision == "auto":
         precision = fast_precision(r.config, torch.device(device))
-    # oneDNN's convolutions are faster channels-last, in bf16 and in float32 (a Xeon without AMX: the 4 recipe
-    # models' forward pass on a 5 s clip 45.6 against 63.9 ms with BatchNorm folded in; bench/precision.py)
-    models = tuple(fuse_conv_bn(m.model).to(memory_format=torch.channels_last) for m in loaded)
+        if precision == "fp32" and torch.device(device).type == "cpu" and int8.available() and all(ranges):
+            precision = "int8"
+    if precision == "int8":
+        if not all(ranges):
+            raise CheckpointError(f"{run}: no int8 ranges for every fold model ({which} weights); "
+                                  "`python -m audioclf calibrate` measures them")
+        models = tuple(int8.quantize(m.model, rg) for m, rg in zip(loaded, ranges))
+    else:
+        # oneDNN's convolutions are faster channels-last, in bf16 and in float32 (a Xeon without AMX: the 4 recipe
+        # models' forward pass on a 5 s clip 45.6 against 63.9 ms with BatchNorm folded in; bench/precision.py)
+        models = tuple(fuse_conv_bn(m.model).to(memory_format=torch.channels_last) for m in loaded)
     if precision == "bf16":
         models = tuple(bf16_weights(m) for m in models)
     return FoldEnsemble(r.config, tuple(loaded[0].classes), folds, models, precision, shares_front_end(models))

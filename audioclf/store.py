@@ -252,6 +252,9 @@ class Run:
             raise ValueError(f"which weights: {which!r}, not one of {', '.join(WEIGHTS)}")
         return self.fold_dir(fold) / f"{which}.pt"
 
+    def ranges_file(self, fold: int) -> Path:
+        return self.fold_dir(fold) / "int8.pt"
+
     def history_file(self, fold: int) -> Path:
         return self.fold_dir(fold) / "history.json"
 
@@ -352,13 +355,37 @@ class Run:
         meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
         return FoldModel(model, tuple(meta.get("classes", ())), fold, int(meta.get("epoch", 0)), meta)
 
+    def save_ranges(self, fold: int, ranges: dict[str, torch.Tensor]) -> None:
+        """The int8 activation ranges of the fold's best weights (`int8.measure`), tied to those weights' checksum."""
+        save_torch({"weights_sha256": self._best_sha256(fold), "ranges": ranges}, self.ranges_file(fold))
+
+    def load_ranges(self, fold: int) -> dict[str, torch.Tensor] | None:
+        """The fold's int8 activation ranges, or None where there are none or they were measured on other
+        weights than its best.pt now holds. CheckpointError names the file when it is unusable."""
+        path = self.ranges_file(fold)
+        if not path.is_file():
+            return None
+        again = (f"; `python -m audioclf calibrate --run {self.path} --data DATA` measures them again, or delete "
+                 "it to predict in float32")
+        try:
+            stored = load_torch(path)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}{again}") from None
+        if not isinstance(stored, dict) or not isinstance(stored.get("ranges"), dict):
+            raise CheckpointError(f"{path}: not audioclf's int8 ranges{again}")
+        return stored["ranges"] if stored.get("weights_sha256") == self._best_sha256(fold) else None
+
+    def _best_sha256(self, fold: int) -> str | None:
+        sums = checksum_file(self.weights_file(fold, "best"))
+        return sums.read_text().strip() if sums.is_file() else None
+
     def weights_stamp(self, which: str = "best") -> str:
         """Changes whenever a fold's weights change (a cache key for loaded models)."""
         parts = []
         for f in self.config.cv_folds:
-            p = self.weights_file(f, which)
-            if p.is_file():
-                parts.append(f"{f}:{p.stat().st_mtime_ns}")
+            for p in (self.weights_file(f, which), self.ranges_file(f)):
+                if p.is_file():
+                    parts.append(f"{f}:{p.name}:{p.stat().st_mtime_ns}")
         return "|".join(parts)
 
     # resuming

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from . import int8
 from .allocator import keep_freed_memory
 from .augment import AUGMENTS, AugConfig, augment_batch, choose_crop
 from .config import TrainConfig
@@ -307,6 +308,7 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
                                     "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
     run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": _cpu_state(kept)})
     run.clear_resume(fold)
+    int8.calibrate(run, fold, x_train)  # for int8 prediction on a CPU (`audioclf.int8`); a few seconds
     return history
 
 

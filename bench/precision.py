@@ -9,9 +9,10 @@ in turns (--rounds rounds of each, one after the other, so that a drift of the s
 a training step (forward, backward, AdamW) of logmel-cnn on 64 crops of 3 s, 50 classes, in float32 with
 the model as built (NCHW) and channels-last, and in bf16 as built; the forward pass of a run's 4 fold
 models on one 5 s clip as stored ("fp32 as stored": what `load_ensemble` gave in float32 before 2026-11-28)
-and as `inference.load_ensemble` prepares them for each precision; and the same three from file to
-answer (`inference.predict_file`) over ESC-10's 78 test clips of 5 s (--data). Results merged into
-bench/precision.json under --label.
+and as `inference.load_ensemble` prepares them for each precision (int8: `audioclf.int8`, where the run
+has its ranges); and the same from file to answer (`inference.predict_file`) over ESC-10's 78 test clips
+of 5 s (--data). `--only-predict` skips the training steps. Results merged into bench/precision.json
+under --label.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from bench.run import machine, test_fold_seconds  # noqa: E402
 
 
 STEPS = ("fp32", "fp32 channels-last", "bf16")
-FORWARDS = ("fp32 as stored", "fp32", "bf16")
+FORWARDS = ("fp32 as stored", "fp32", "bf16", "int8")
 
 
 def step_seconds(variant: str, steps: int) -> list[float]:
@@ -116,23 +117,27 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10",
                     help="ESC-10, whose test-fold clips of 5 s are timed from file to answer")
+    ap.add_argument("--only-predict", action="store_true", help="no training steps")
     ap.add_argument("--label", required=True)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "precision.json")
     args = ap.parse_args()
     from audioclf.device import fast_bf16
+    from audioclf.store import Run
 
-    step: dict[str, list[float]] = {v: [] for v in STEPS}
-    forward: dict[str, list[float]] = {v: [] for v in FORWARDS}
-    answer: dict[str, list[float]] = {v: [] for v in FORWARDS}
+    steps = () if args.only_predict else STEPS
+    forwards = [v for v in FORWARDS if v != "int8" or all(Run(args.run).load_ranges(f) for f in Run(args.run).folds_done())]
+    step: dict[str, list[float]] = {v: [] for v in steps}
+    forward: dict[str, list[float]] = {v: [] for v in forwards}
+    answer: dict[str, list[float]] = {v: [] for v in forwards}
     files = five_second_clips(args.data)
     for r in range(args.rounds):
-        for v in STEPS:
+        for v in steps:
             step[v] += step_seconds(v, args.steps)
             print(f"round {r + 1}, {v}: step median {statistics.median(step[v]):.2f} s", flush=True)
-        for v in FORWARDS:
+        for v in forwards:
             forward[v] += forward_seconds(args.run, v, args.repeats)
             print(f"round {r + 1}, {v}: forward median {1e3 * statistics.median(forward[v]):.1f} ms", flush=True)
-        for v in FORWARDS:
+        for v in forwards:
             answer[v] += file_seconds(args.run, v, files)
             print(f"round {r + 1}, {v}: file to answer median {1e3 * statistics.median(answer[v]):.1f} ms", flush=True)
     entry = {"machine": machine(), "native_bf16": fast_bf16("cpu"), "run": args.run.name,
@@ -142,11 +147,15 @@ def main() -> None:
              "file_to_answer": {"clips": len(files), "rounds": args.rounds,
                                 "median_ms": {p: 1e3 * statistics.median(v) for p, v in answer.items()},
                                 "p95_ms": {p: 1e3 * sorted(v)[int(0.95 * (len(v) - 1))] for p, v in answer.items()}}}
-    entry["bf16_over_fp32"] = {"step": entry["step_median_s"]["bf16"] / entry["step_median_s"]["fp32"],
-                               "forward": entry["forward_median_ms"]["bf16"] / entry["forward_median_ms"]["fp32"]}
-    entry["channels_last_speedup"] = {
-        "step": entry["step_median_s"]["fp32"] / entry["step_median_s"]["fp32 channels-last"],
-        "forward": entry["forward_median_ms"]["fp32 as stored"] / entry["forward_median_ms"]["fp32"]}
+    fwd, med = entry["forward_median_ms"], entry["file_to_answer"]["median_ms"]
+    if steps:
+        entry["bf16_over_fp32"] = {"step": entry["step_median_s"]["bf16"] / entry["step_median_s"]["fp32"],
+                                   "forward": fwd["bf16"] / fwd["fp32"]}
+        entry["channels_last_speedup"] = {
+            "step": entry["step_median_s"]["fp32"] / entry["step_median_s"]["fp32 channels-last"],
+            "forward": fwd["fp32 as stored"] / fwd["fp32"]}
+    if "int8" in fwd:
+        entry["int8_speedup"] = {"forward": fwd["fp32"] / fwd["int8"], "file_to_answer": med["fp32"] / med["int8"]}
     print(entry)
     record(args.out, args.label, entry)
 

@@ -274,9 +274,10 @@ def bench_predict(data: Path, run: Path | None, repeats: int) -> dict:
             "longer_median_ms": float(np.median(t_longer)) if t_longer else None,
             "bound": ("the four CNN forward passes (first conv block over 144,000 samples), then Vorbis "
                       "decoding and resampling") if ens.config.model == "cnn" else
-                     (f"the fold models' forward passes ({ens.precision}, weights channels-last, BatchNorm folded "
-                      "into the convolutions" + (", the spectrogram computed once for all fold models"
-                                                 if ens.shared_front_end else "")
+                     (f"the fold models' forward passes ({ens.arithmetic}, "
+                      + ("ranges measured on training clips (`audioclf.int8`)" if ens.precision == "int8" else
+                         "weights channels-last") + ", BatchNorm folded into the convolutions"
+                      + (", the spectrogram computed once for all fold models" if ens.shared_front_end else "")
                       + "), then Vorbis decoding (about 10 ms for 5 s at 44.1 kHz) and resampling (2 ms)")}
 
 

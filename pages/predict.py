@@ -129,7 +129,7 @@ def answer_view(result: dict, data: bytes, name: str, player: bool, key: str = "
     if player:  # a recording plays in its own recorder already
         st.audio(data, format=ui.audio_mime(name))
     headline(result, spans, threshold)
-    st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` · the model knows "
+    st.caption(f"{label} · {result['duration_s']:.2f} s · run `{run.name}` ({ui.ensemble(run).arithmetic}) · the model knows "
                f"{len(result['classes'])} sounds: {', '.join(result['classes'])}")
     if spans is not None:
         timeline_view(result, spans, data, label, key)

@@ -70,6 +70,22 @@ def test_crafted_weights_are_refused_by_name(tmp_path, name):
     assert not marker.exists()
 
 
+def test_crafted_int8_ranges_are_refused_by_name(tmp_path):
+    """The int8 ranges beside a fold's weights (`audioclf.int8`) are loaded as plain tensors too: a pickle is
+    refused, with or without a checksum that matches it."""
+    import hashlib
+
+    marker = tmp_path / "pwned"
+    run = Run(tmp_path)
+    plant(run.ranges_file(2), marker)
+    with pytest.raises(CheckpointError, match="int8.pt: no checksum"):
+        run.load_ranges(2)
+    store.checksum_file(run.ranges_file(2)).write_text(hashlib.sha256(run.ranges_file(2).read_bytes()).hexdigest())
+    with pytest.raises(CheckpointError, match="int8.pt: not a readable checkpoint"):
+        run.load_ranges(2)
+    assert not marker.exists()
+
+
 def test_truncated_checkpoint_is_a_clear_error(tiny, tmp_path):
     ds, prepared = tiny
     run = train_run(config(ds, epochs=1), prepared, root=tmp_path / "ck", show_bar=False)

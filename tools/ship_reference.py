@@ -8,7 +8,8 @@ ESC-50: the recipe's CNN): only the evaluated weights ship (best.pt; final.pt is
 store under 40 MB). ESC-10's are stored in the smallest of int8 (a scale per output channel,
 `store.quantized`), float16 and float32 that leaves the fold model's predictions on the test fold
 unchanged; ESC-50's in int8 (1.2 MB a fold model instead of 2.3). The fold models are then
-re-evaluated so that results.json describes the weights as shipped, and checkpoints/REFERENCE.json
+re-evaluated so that results.json describes the weights as shipped, the recipe's get the int8 ranges of
+the weights as shipped (`audioclf.int8`, for int8 prediction on a CPU), and checkpoints/REFERENCE.json
 lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audioclf import store  # noqa: E402
+from audioclf import int8, store  # noqa: E402
 from audioclf.data import open_dataset  # noqa: E402
 from audioclf.evaluate import evaluate_run  # noqa: E402
 from audioclf.prepare import prepare  # noqa: E402
@@ -65,6 +66,8 @@ def shipped_files(run: Run) -> list[Path]:
     for fold in run.config.cv_folds:
         w = run.weights_file(fold, "best")
         files += [w, store.checksum_file(w), run.history_file(fold)]
+        if run.ranges_file(fold).is_file():
+            files += [run.ranges_file(fold), store.checksum_file(run.ranges_file(fold))]
     return files
 
 
@@ -102,6 +105,7 @@ def main() -> None:
         for fold in cfg.cv_folds:
             drop_final(run, fold)
             storage[fold] = shrink(run, fold, "best", x_test, cfg.prep) if dataset is esc10 else quantize(run, fold)
+            int8.calibrate(run, fold, prepared.subset([f for f in cfg.cv_folds if f != fold])[0])
         results = evaluate_run(cfg, prepared, root=args.checkpoints)
         files = sorted(shipped_files(run))
         manifest["runs"][key] = {
