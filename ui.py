@@ -239,7 +239,9 @@ def sidebar() -> None:
             st.warning("No dataset chosen: see Overview.", icon=":material/folder_off:")
         st.markdown(f"**Device:** {device_name()}, {precision_name()}",
                     help="What the recipe's models compute in on this machine: bfloat16 where the device has it "
-                         "natively, float32 elsewhere (faster there than emulating bfloat16).")
+                         "natively, float32 elsewhere (faster there than emulating bfloat16); where that is a "
+                         "CPU, they predict with int8 convolutions, about twice as fast (the Predict page says "
+                         "which a run used).")
         st.caption(f"Trained runs are kept in `{store.checkpoints_dir().resolve()}`")
 
 

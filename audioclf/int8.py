@@ -8,8 +8,9 @@ keeps each one's scale and zero point: a few numbers, stored beside the weights 
 `quantize` builds the int8 trunk from the float model and them, in milliseconds.
 
 Why: on a 2-core Xeon without AMX (AVX-512 VNNI), the ESC-10 default's 4 fold models on a 5 s clip take
-about a third of float32 channels-last's time, and on ESC-10's 320 and ESC-50's 1,600 validation clips
-every fold model gives float32's answer (docs/benchmarks.md, `bench/precision.py`).
+about 38 % of float32 channels-last's time (file to answer: about half), and each fold model gives float32's
+answer on 100 % of ESC-10's 320 and 99.4 % of ESC-50's 1,600 validation clips (docs/benchmarks.md,
+`bench/precision.py`).
 """
 from __future__ import annotations
 
