@@ -103,12 +103,14 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if not folds:
         raise FileNotFoundError(f"{run}: no finished fold models ({which} weights) in this run")
     loaded = [r.fold_model(f, which, device) for f in folds]
-    ranges = [r.load_ranges(f) if which == "best" and precision in ("auto", "int8") else None for f in folds]
+    ranges = None
     if precision == "auto":
         precision = fast_precision(r.config, torch.device(device))
-        if precision == "fp32" and torch.device(device).type == "cpu" and int8.available() and all(ranges):
-            precision = "int8"
+        if precision == "fp32" and torch.device(device).type == "cpu" and int8.available() and which == "best":
+            ranges = [r.load_ranges(f) for f in folds]  # None where a fold has none, or none that fit its weights
+            precision = "int8" if all(ranges) else "fp32"
     if precision == "int8":
+        ranges = ranges or [r.load_ranges(f) if which == "best" else None for f in folds]
         if not all(ranges):
             raise CheckpointError(f"{run}: no int8 ranges for every fold model ({which} weights); "
                                   "`python -m audioclf calibrate` measures them")

@@ -4,12 +4,12 @@
 
 Each recording is synthetic noise written as an 8-bit, 8 kHz wav (the longest audio an upload of a
 given size can hold), classified in a fresh process with the run's fold ensemble through
-`audioclf.inference.predict_file`; the process's peak resident memory (ru_maxrss) is reported.
+`audioclf.inference.predict_file`; the process's peak resident memory (ru_maxrss) is reported, and
+recorded in bench/memory.json under the run's name.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -20,6 +20,9 @@ import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench import record  # noqa: E402
+
 CHILD = """
 import resource, sys, time, torch
 sys.path.insert(0, {root!r})
@@ -61,7 +64,7 @@ def main() -> None:
         audio = f"{r['audio_s']:g} s" if r["audio_s"] < 60 else f"{r['audio_s'] / 60:g} min"
         print(f"| {audio} | {r['file_mb']:.1f} MB | {r['windows']} | {r['peak_rss_mb']:.0f} MB | "
               f"+{r['peak_rss_mb'] - base:.0f} MB | {r['seconds']:.1f} s |")
-    (ROOT / "bench" / "memory.json").write_text(json.dumps({"when": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))
+    record(ROOT / "bench" / "memory.json", args.run.name, {"when": time.strftime("%Y-%m-%d"), "rows": rows})
 
 
 if __name__ == "__main__":

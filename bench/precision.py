@@ -125,7 +125,8 @@ def main() -> None:
     from audioclf.store import Run
 
     steps = () if args.only_predict else STEPS
-    forwards = [v for v in FORWARDS if v != "int8" or all(Run(args.run).load_ranges(f) for f in Run(args.run).folds_done())]
+    run = Run(args.run)
+    forwards = [v for v in FORWARDS if v != "int8" or all(run.load_ranges(f) for f in run.folds_done())]
     step: dict[str, list[float]] = {v: [] for v in steps}
     forward: dict[str, list[float]] = {v: [] for v in forwards}
     answer: dict[str, list[float]] = {v: [] for v in forwards}

@@ -32,8 +32,8 @@ SMALL = {"logmel-cnn": lambda: LogMelCNN(LogMelCNNConfig(n_classes=3, widths=(8,
 
 def waves(n: int, seconds: float, seed: int) -> torch.Tensor:
     """Noise bursts of different loudness and colour, so that the activations vary as real clips' do."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, int(16000 * seconds), generator=g).cumsum(1) * 0.01 + torch.randn(n, int(16000 * seconds), generator=g)
+    g, samples = torch.Generator().manual_seed(seed), int(16000 * seconds)
+    x = torch.randn(n, samples, generator=g).cumsum(1) * 0.01 + torch.randn(n, samples, generator=g)
     return x * torch.logspace(-2, 0, n)[:, None]
 
 
