@@ -1,7 +1,7 @@
 """How much the answer changes when a test clip is recorded differently (docs/results.md).
 
     python bench/robustness.py --run checkpoints/<run> [--run ...] [--data ../shared/data/esc10]
-                               [--esc50 ../shared/data/esc50]
+                               [--esc50 ../shared/data/esc50] [--precision fp32]
 
 Each fold-1 (test) clip of the run's data, decoded from its file, is altered and classified end to end
 through `audioclf.inference.predict_audio` (the path the CLI and the app take) with the run's fold
@@ -16,7 +16,8 @@ only 0.5, 1 or 2 s of it (from 1.5 s in); wind on the microphone (`wind_noise`: 
 SNR); and with another ESC-50 sound (a class the ESC-10 models do not
 know) mixed in underneath at 10 and 0 dB SNR; as stereo whose second channel is the first inverted (a
 miswired microphone) or 1 ms late (two microphones 34 cm apart). Only reported: nothing here is used to
-choose anything.
+choose anything. Each run's row in bench/robustness.json is named by the run and what it computed in (entries
+from before 2026-11-29 by the run alone: bf16, on a CPU with AMX).
 """
 from __future__ import annotations
 
@@ -124,6 +125,8 @@ def main() -> None:
     ap.add_argument("--run", type=Path, action="append", required=True)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
     ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
+    ap.add_argument("--precision", choices=["auto", "fp32"], default="auto",
+                    help="as `predict --precision`: auto is what the CLI and the app use on this machine")
     args = ap.parse_args()
     ds = open_dataset(args.data, "esc10")
     esc50 = open_dataset(args.esc50, "esc50")
@@ -132,7 +135,7 @@ def main() -> None:
     for run_path in args.run:
         rng = np.random.default_rng(0)  # per run: every run hears the same sounds underneath
         run = Run(run_path)
-        ens = load_ensemble(run.path)
+        ens = load_ensemble(run.path, precision=args.precision)
         test = [c for c in ds.clips if c.fold == run.config.test_fold]
         right: dict[str, list[bool]] = {}
         for i, clip in enumerate(test):
@@ -143,14 +146,17 @@ def main() -> None:
             for name, (wave, rate) in conditions(mono, sr, other).items():
                 res = predict_audio(ens, (wave if wave.ndim == 2 else wave[None]).astype(np.float32), rate)
                 right.setdefault(name, []).append(ens.classes_[int(np.argmax(res["ensemble"]))] == ds.classes[clip.label])
-        table[run.name] = {k: float(np.mean(v)) for k, v in right.items()}
-        print(run.name, json.dumps(table[run.name]))
+        key = f"{run.name} ({ens.arithmetic})"  # the same run may answer a little differently in bf16 or int8
+        table[key] = {k: float(np.mean(v)) for k, v in right.items()}
+        print(key, json.dumps(table[key]))
     names = list(next(iter(table.values())))
     print("\n| condition | " + " | ".join(table) + " |")
     print("|---|" + "---|" * len(table))
     for n in names:
         print(f"| {n} | " + " | ".join(f"{100 * table[r][n]:.1f} %" for r in table) + " |")
-    (ROOT / "bench" / "robustness.json").write_text(json.dumps(table, indent=1))
+    out = ROOT / "bench" / "robustness.json"
+    earlier = json.loads(out.read_text()) if out.is_file() else {}
+    out.write_text(json.dumps({**earlier, **table}, indent=1))  # runs measured before keep their entries
 
 
 if __name__ == "__main__":
