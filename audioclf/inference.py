@@ -103,15 +103,16 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if not folds:
         raise FileNotFoundError(f"{run}: no finished fold models ({which} weights) in this run")
     loaded = [r.fold_model(f, which, device) for f in folds]
-    ranges = None
+    ranges: list = []  # per fold: None where it has none, or none that fit its weights (ranges are of best weights)
     if precision == "auto":
         precision = fast_precision(r.config, torch.device(device))
         if precision == "fp32" and torch.device(device).type == "cpu" and int8.available() and which == "best":
-            ranges = [r.load_ranges(f) for f in folds]  # None where a fold has none, or none that fit its weights
+            ranges = [r.load_ranges(f) for f in folds]
             precision = "int8" if all(ranges) else "fp32"
+    elif precision == "int8" and which == "best":
+        ranges = [r.load_ranges(f) for f in folds]
     if precision == "int8":
-        ranges = ranges or [r.load_ranges(f) if which == "best" else None for f in folds]
-        if not all(ranges):
+        if not ranges or not all(ranges):
             raise CheckpointError(f"{run}: no int8 ranges for every fold model ({which} weights); "
                                   "`python -m audioclf calibrate` measures them")
         models = tuple(int8.quantize(m.model, rg) for m, rg in zip(loaded, ranges))

@@ -51,14 +51,22 @@ def _observer() -> nn.Module:
         return HistogramObserver(reduce_range=True)
 
 
+def _convs(block: nn.Module) -> list[tuple[nn.Module, ...]]:
+    """A `ConvBlock`'s (convolution, BatchNorm, ReLU) triples: the one place that reads its body's layout."""
+    if not isinstance(block, ConvBlock):
+        raise ValueError(f"not a ConvBlock: {type(block).__name__}")
+    body = list(block.body)
+    return [tuple(body[k:k + 3]) for k in range(0, len(body), 3)]
+
+
 def _points(trunk: nn.Sequential) -> list[str]:
     """Where a range is needed: the trunk's input, and each convolution's output (after its ReLU)."""
-    return ["input"] + [f"{i}.{j}" for i, block in enumerate(trunk) for j in range(len(block.body) // 3)]
+    return ["input"] + [f"{i}.{j}" for i, block in enumerate(trunk) for j in range(len(_convs(block)))]
 
 
 @torch.no_grad()
 def measure(model: nn.Module, waves: torch.Tensor, batch_size: int = 16) -> dict[str, torch.Tensor]:
-    """Scale and zero point (a float64 pair of tensors per point, `_points`) of the float recipe model's trunk,
+    """Scale (float64) and zero point (int64) of each point (`_points`) of the float recipe model's trunk,
     observed on `waves` (N, samples): what `quantize` needs."""
     name = trunk_name(model)
     if name is None:
@@ -74,7 +82,7 @@ def measure(model: nn.Module, waves: torch.Tensor, batch_size: int = 16) -> dict
 
     hooks = [trunk.register_forward_pre_hook(seen("input"))]
     for i, block in enumerate(trunk):
-        hooks += [relu.register_forward_hook(seen(f"{i}.{j}")) for j, relu in enumerate(block.body[2::3])]
+        hooks += [relu.register_forward_hook(seen(f"{i}.{j}")) for j, (_, _, relu) in enumerate(_convs(block))]
     try:
         for k in range(0, len(waves), batch_size):
             model.from_db(model.db(waves[k:k + batch_size]))
@@ -98,13 +106,8 @@ class Int8Trunk(nn.Module):
         self.scale, self.zero_point = float(ranges["input.scale"]), int(ranges["input.zero_point"])
         self.convs, self.pools = nn.ModuleList(), []
         for i, block in enumerate(trunk):
-            if not isinstance(block, ConvBlock):
-                raise ValueError(f"not a ConvBlock: {type(block).__name__}")
-            layers = list(block.body)
-            convs = []
-            for j in range(len(layers) // 3):
-                conv = fuse_conv_bn_eval(layers[3 * j].eval(), layers[3 * j + 1].eval())
-                convs.append(_int8_conv(conv, ranges[f"{i}.{j}.scale"], ranges[f"{i}.{j}.zero_point"]))
+            convs = [_int8_conv(fuse_conv_bn_eval(conv.eval(), bn.eval()), ranges[f"{i}.{j}.scale"],
+                                ranges[f"{i}.{j}.zero_point"]) for j, (conv, bn, _) in enumerate(_convs(block))]
             self.convs.append(nn.Sequential(*convs))
             self.pools.append(block.pool)
 
