@@ -522,9 +522,14 @@ def cmd_info(args) -> int:
             print(f"  {label:<22} {n:>9,} parameters  lr {spec.lr:g}  {spec.description}")
     from .runs import SHIPPED_BADGE, defaults, is_shipped, validation_accuracy
 
+    from .device import describe, pick_device
+    from .inference import ARITHMETIC, auto_precision
+
+    device = pick_device()
     runs = store.list_runs(args.checkpoints)
     kept = f" ({SHIPPED_BADGE} with audioclf: `delete` keeps them)" if any(map(is_shipped, runs)) else ""
-    print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}{kept}")
+    print(f"\ncached runs in {args.checkpoints or store.checkpoints_dir()}: {len(runs)}{kept}; "
+          f"what `predict` computes in here ({describe(device)}):")
     width = max([28, *(len(r.name) for r in runs)])
     for run in runs:
         try:
@@ -535,7 +540,11 @@ def cmd_info(args) -> int:
         acc = (run.results() or {}).get("summary", {}).get("accuracy")
         accs = f"test acc {acc['mean']:.3f} ± {acc['std']:.3f}" if acc else "not evaluated"
         shipped = f"  {SHIPPED_BADGE}" if is_shipped(run) else ""
-        print(f"  {run.name:<{width}} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}{shipped}")
+        try:
+            computes = ARITHMETIC[auto_precision(run, device)] if run.folds_with_weights("best") else ""
+        except UserError as e:  # a damaged int8.pt: said here, refused by predict
+            computes = f"refused by predict: {e}"
+        print(f"  {run.name:<{width}} {cfg.epochs:>4} epochs  folds {run.folds_done()}  {accs}  {computes:<17}{shipped}")
     chosen = defaults(args.checkpoints)
     if chosen:
         print("\npredict's default run for each class set (the best by validation accuracy, never by test; "

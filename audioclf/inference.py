@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from .device import runs_bf16
 from .errors import CheckpointError
 from .features import fit_length, model_input, resample_stream, to_mono
 from .logmel import LogMelModel
+
+if TYPE_CHECKING:
+    from .store import Run
 
 HOP_SECONDS = 2.5  # a long recording is judged as clips of the run's length (5 s) this often
 # A long recording's answer is the mean over its windows within this many dB of the loudest (by energy).
@@ -40,6 +43,9 @@ def predict_logits(model: nn.Module, waves: torch.Tensor, prep: PrepConfig, batc
     out = [model(model_input(model, waves[i:i + batch_size].to(device), prep)).float().cpu()
            for i in range(0, len(waves), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
+
+
+ARITHMETIC = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8 convolutions"}  # a precision, in words
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class FoldEnsemble:
     @property
     def arithmetic(self) -> str:
         """What the models compute in, in words."""
-        return {"fp32": "float32", "bf16": "bfloat16", "int8": "int8 convolutions"}[self.precision]
+        return ARITHMETIC[self.precision]
 
     def probabilities(self, waves: torch.Tensor) -> dict[str, np.ndarray]:
         return predict_waves(self, waves)
@@ -103,14 +109,10 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if not folds:
         raise FileNotFoundError(f"{run}: no finished fold models ({which} weights) in this run")
     loaded = [r.fold_model(f, which, device) for f in folds]
-    ranges: list = []  # per fold: None where it has none, or none that fit its weights (ranges are of best weights)
     if precision == "auto":
-        precision = fast_precision(r.config, torch.device(device))
-        if precision == "fp32" and torch.device(device).type == "cpu" and int8.available() and which == "best":
-            ranges = [r.load_ranges(f) for f in folds]
-            precision = "int8" if all(ranges) else "fp32"
-    elif precision == "int8" and which == "best":
-        ranges = [r.load_ranges(f) for f in folds]
+        precision = auto_precision(r, torch.device(device), which)
+    # per fold: None where it has none, or none that fit its weights (ranges are of best weights)
+    ranges = [r.load_ranges(f) for f in folds] if precision == "int8" and which == "best" else []
     if precision == "int8":
         if not ranges or not all(ranges):
             raise CheckpointError(f"{run}: no int8 ranges for every fold model ({which} weights); "
@@ -123,6 +125,18 @@ def load_ensemble(run: Path, which: str = "best", device: torch.device | str = "
     if precision == "bf16":
         models = tuple(bf16_weights(m) for m in models)
     return FoldEnsemble(r.config, tuple(loaded[0].classes), folds, models, precision, shares_front_end(models))
+
+
+def auto_precision(run: "Run", device: torch.device, which: str = "best") -> str:
+    """What `load_ensemble(precision="auto")` computes the run's fold models in on `device`: `fast_precision`,
+    or "int8" where that is float32 on a CPU with int8 kernels and every fold model (best weights) has its
+    int8 ranges. CheckpointError names an int8.pt that is unusable."""
+    precision = fast_precision(run.config, device)
+    folds = run.folds_with_weights(which)
+    if precision == "fp32" and device.type == "cpu" and int8.available() and which == "best" and folds \
+            and all(run.load_ranges(f) for f in folds):
+        return "int8"
+    return precision
 
 
 def fuse_conv_bn(model: nn.Module) -> nn.Module:

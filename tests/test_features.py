@@ -32,6 +32,22 @@ def test_resample_44k1_to_16k_keeps_duration_and_pitch():
     assert abs(int(spectrum.argmax()) - 1000) <= 1  # 1 Hz bins over one second
 
 
+def test_resampling_gives_torchaudios_samples_exactly_with_its_kernel_made_once():
+    import torchaudio.functional as AF
+
+    from audioclf import features
+
+    g = torch.Generator().manual_seed(0)
+    for orig, shape, dtype in [(44100, (22050,), torch.float32), (48000, (2, 3, 4800), torch.float32),
+                               (8000, (1000,), torch.float64), (44100, (3, 441), torch.float32)]:
+        x = torch.randn(*shape, generator=g, dtype=dtype)
+        y = resample(x, orig, 16000)
+        assert y.dtype == dtype and torch.equal(y, AF.resample(x, orig, 16000)), (orig, shape, dtype)
+    before = features._resampler.cache_info()
+    resample(torch.randn(44100), 44100, 16000)  # a rate pair seen above: its kernel is reused, not made again
+    after = features._resampler.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
 def test_fit_length_crops_and_zero_pads():
     x = torch.arange(10.0)
     assert torch.equal(fit_length(x, 4), x[:4])

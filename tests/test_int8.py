@@ -83,7 +83,15 @@ def test_a_trained_fold_keeps_its_ranges_and_prediction_uses_them_only_while_the
     assert all(run.ranges_file(f).is_file() and checksum_file(run.ranges_file(f)).is_file() for f in (2, 3))
 
     auto = load_ensemble(run.path)
-    assert auto.precision == ("bf16" if runs_bf16(config.precision, torch.device("cpu")) else "int8")
+    native_bf16 = runs_bf16(config.precision, torch.device("cpu"))
+    assert auto.precision == ("bf16" if native_bf16 else "int8")
+
+    def info_says() -> str:  # what `info` says the run computes in, from its line for the run
+        assert cli.main(["info", "--checkpoints", str(tmp_path / "ck")]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if run.name in x)
+        return line.rstrip().split("  ")[-1]
+
+    assert info_says() == ("bfloat16" if native_bf16 else "int8 convolutions")
     fast, exact = load_ensemble(run.path, precision="int8"), load_ensemble(run.path, precision="fp32")
     clips, _ = prepare(ds, prep).subset([2, 3])
     a, b = predict_waves(exact, clips)["ensemble"], predict_waves(fast, clips)["ensemble"]
@@ -93,11 +101,15 @@ def test_a_trained_fold_keeps_its_ranges_and_prediction_uses_them_only_while_the
     run.save_weights(2, "best", run.load_weights(3))
     assert run.load_ranges(2) is None and run.load_ranges(3) is not None
     assert load_ensemble(run.path).precision != "int8"
+    assert info_says() == ("bfloat16" if native_bf16 else "float32")
     with pytest.raises(CheckpointError, match="calibrate"):
         load_ensemble(run.path, precision="int8")
     assert cli.main(["calibrate", "--run", str(run.path), "--data", str(folder)]) == 0
     assert "fold 2: int8 ranges from" in capsys.readouterr().out
     assert run.load_ranges(2) is not None and load_ensemble(run.path, precision="int8").precision == "int8"
+    if not native_bf16:
+        run.ranges_file(2).write_bytes(b"damaged")
+        assert info_says().startswith(f"refused by predict: {run.ranges_file(2)}: the file does not match its checksum")
 
 
 def test_calibrate_refuses_a_model_without_an_int8_path_and_other_data(tmp_path, capsys):
