@@ -139,6 +139,8 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], help="default: the model's")
     p.add_argument("--ema", type=float, help="validate and keep a moving average of the weights, this decay per "
                    "step (0: off; default: the model's)")
+    p.add_argument("--start-weight", type=float, help="with --from: each fold model is its last epoch averaged with "
+                   "its start, this much of the start (e.g. 0.5; default 0: the best epoch by validation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fold", type=int, default=1)
     p.add_argument("--cv-folds", type=int, nargs="+", default=[2, 3, 4, 5])
@@ -179,6 +181,7 @@ def config_from_args(args, dataset=None):
                        cv_folds=_cv_folds(args, dataset), prep=prep, options=tuple(options.items()),
                        optimizer=args.optimizer, schedule=args.schedule, label_smoothing=args.label_smoothing,
                        augment=args.augment, precision=args.precision, ema=args.ema,
+                       start_weight=getattr(args, "start_weight", None) or 0.0,
                        dataset_id=dataset.fingerprint() if dataset is not None else "")
 
 
@@ -202,6 +205,7 @@ def _taught_config(args, dataset=None):
     return taught_config(source, dataset.fingerprint() if dataset is not None else "", _cv_folds(args, dataset),
                          init=init_name(source, args.checkpoints), options=tuple(options.items()),
                          batch_size=args.batch_size, seed=args.seed, test_fold=args.test_fold,
+                         start_weight=getattr(args, "start_weight", None),
                          **{k: getattr(args, k) for k in TEACH_TRAINING})
 
 

@@ -93,6 +93,8 @@ class TrainConfig:
     ema: float | None = None            # 0: off; else the decay per step of a moving average of the weights,
                                         # which is what is validated and saved (audioclf.train)
     init: str = ""  # a run whose trunk each fold model starts from (audioclf.teach); "" = from scratch
+    start_weight: float = 0.0  # taught runs: 0, the best epoch by validation (the start competing); else each fold
+                               # model is its last epoch's weights averaged with its start's, this much of the start
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -113,6 +115,10 @@ class TrainConfig:
             raise ConfigError("label_smoothing", f"{self.label_smoothing} must be in [0, 1)")
         if not 0 <= self.ema < 1:
             raise ConfigError("ema", f"{self.ema} must be in [0, 1) (0: off)")
+        if not 0 <= self.start_weight < 1:
+            raise ConfigError("start_weight", f"{self.start_weight} must be in [0, 1) (0: off)")
+        if self.start_weight and not self.init:
+            raise ConfigError("start_weight", "only a taught run (--from RUN) has a start to average with")
         options = dict(self.options)
         if "heads" in spec.options and self.heads is not None:
             options.setdefault("heads", self.heads)
@@ -175,6 +181,8 @@ class TrainConfig:
                 del d[name]  # likewise: the report's training settings are implied
         if not self.init:
             del d["init"]
+        if not self.start_weight:
+            del d["start_weight"]  # absent when off, so that runs from before it keep their keys
         return d
 
     def to_json(self) -> str:
@@ -211,6 +219,8 @@ class TrainConfig:
             args += [f"--{name.replace('_', '-')}", str(value)]
         if self.init:
             args += ["--from", self.init]
+        if self.start_weight:
+            args += ["--start-weight", repr(self.start_weight)]
         return args
 
     def key(self) -> str:

@@ -87,6 +87,8 @@ def fold_training_summary(history: list[dict], meta: dict) -> dict:
         return {"epoch": 0, "train_loss": float("nan"), "train_acc": float("nan"),
                 "val_acc": meta.get("val_acc", float("nan")), "val_loss": meta.get("val_loss", float("nan"))}
     row = history[epoch - 1] if 0 < epoch <= len(history) else (history[-1] if history else {})
+    # the validation figures of the weights kept: the epoch's, or, averaged with the start (`start_weight`), theirs
     return {"epoch": epoch, "train_loss": row.get("train_loss", float("nan")),
-            "train_acc": row.get("train_acc", float("nan")), "val_acc": row.get("val_acc", float("nan")),
-            "val_loss": row.get("val_loss", float("nan"))}
+            "train_acc": row.get("train_acc", float("nan")),
+            "val_acc": meta.get("val_acc", row.get("val_acc", float("nan"))),
+            "val_loss": meta.get("val_loss", row.get("val_loss", float("nan")))}

@@ -45,14 +45,19 @@ CLIP_FILE = re.compile(r"[0-9a-f]{12}\.wav")  # how `add_clip` names what it sto
 
 def source_run(name: str, root: Path | None = None) -> Run:
     """The run that `--from NAME` means: a class set (`esc10`, `esc50`: the best run of that set by
-    validation accuracy, in `root`, else among the runs shipped with audioclf), a run folder name in
-    either store, or a run folder's path. ConfigError("from") says what was looked for."""
+    validation accuracy that was trained from scratch, in `root`, else among the runs shipped with audioclf),
+    a run folder name in either store, or a run folder's path. ConfigError("from") says what was looked for.
+
+    From scratch: a class set names the run the shipped ESC-10 default was taught from, so that `--from esc50`
+    keeps giving its recipe when a taught ESC-50 run (the ESC-50 default since 2026-11-29) scores higher, and
+    teaching never silently starts from a model that was itself taught."""
     from .runs import best, class_set, evaluated
 
     where_to_look = stores(root)
     if name in CLASS_SETS:
         for where in where_to_look:
-            runs = [r for r in evaluated(where) if class_set(r) == name and r.is_complete() and _teachable(r)]
+            runs = [r for r in evaluated(where)
+                    if class_set(r) == name and not r.config.init and r.is_complete() and _teachable(r)]
             if runs:
                 return best(runs)
         raise ConfigError("from", f"no trained {name} run to start from in {' or '.join(map(str, where_to_look))}; "

@@ -22,11 +22,12 @@ def manifest() -> dict:
 
 ESC10_RUNS = {"cnn", "transformer-1h", "transformer-2h", "transformer-4h", "logmel-cnn", "logmel-transformer-2h",
               "logmel-cnn-taught"}
+ESC50_RUNS = {"esc50/logmel-cnn", "esc50/logmel-cnn-taught"}  # the recipe, and it taught again and averaged (the default)
 
 
 def test_the_four_reference_models_and_the_recipes_are_shipped_within_40_mb():
     runs = manifest()["runs"]
-    assert set(runs) == ESC10_RUNS | {"esc50/logmel-cnn"}
+    assert set(runs) == ESC10_RUNS | ESC50_RUNS
     total = 0
     for key, r in runs.items():
         run = ROOT / "checkpoints" / r["folder"]
@@ -64,10 +65,11 @@ def test_shipped_checkpoints_reproduce_their_recorded_predictions(esc10_dir):
 
 
 @pytest.mark.integration
-def test_the_shipped_esc50_run_reproduces_its_recorded_predictions(esc50_dir):
-    """The ESC-50 recipe, stored in int8 (a scale per output channel), gives what results.json says."""
+@pytest.mark.parametrize("key", sorted(ESC50_RUNS))
+def test_the_shipped_esc50_runs_reproduce_their_recorded_predictions(esc50_dir, key):
+    """The ESC-50 runs, stored in int8 (a scale per output channel), give what results.json says."""
     dataset = open_dataset(esc50_dir, "esc50")
-    r = manifest()["runs"]["esc50/logmel-cnn"]
+    r = manifest()["runs"][key]
     assert dataset.fingerprint() == r["dataset_id"] == manifest()["datasets"]["esc50"]
     run = Run(ROOT / "checkpoints" / r["folder"])
     prepared = prepare(dataset, run.config.prep)
@@ -80,3 +82,16 @@ def test_the_shipped_esc50_run_reproduces_its_recorded_predictions(esc50_dir):
                                                   if k in ckpt["scales"])
         predictions = predict_logits(store.model_from_checkpoint(ckpt), x_test, run.config.prep).argmax(1)
         assert predictions.tolist() == results["folds"][fold]["predictions"], f"fold {fold}"
+
+
+def test_esc50_predicts_with_the_averaged_run_and_teaches_from_the_recipe_it_started_from():
+    """The ESC-50 default is the best shipped ESC-50 run by validation (the recipe taught again with rooms and
+    averaged with itself); `--from esc50` still names the recipe, which the ESC-10 default was taught from."""
+    from audioclf import runs, teach
+
+    shipped = ROOT / "checkpoints"
+    averaged, recipe = (manifest()["runs"][k]["folder"] for k in ("esc50/logmel-cnn-taught", "esc50/logmel-cnn"))
+    assert runs.defaults(shipped)["esc50"].name == averaged
+    assert runs.validation_accuracy(Run(shipped / averaged)) > runs.validation_accuracy(Run(shipped / recipe))
+    assert Run(shipped / averaged).config.init == recipe and Run(shipped / averaged).config.start_weight == 0.5
+    assert teach.source_run("esc50", shipped).name == recipe == runs.defaults(shipped)["esc10"].config.init

@@ -157,6 +157,43 @@ def test_teaching_never_ends_below_its_start_on_validation(source, tmp_path):
     assert "nan" not in table and "| 0 | start | start |" in table and "| mean ± std | | – | – |" in table
 
 
+def test_a_start_weight_averages_the_last_epoch_with_the_start_and_is_made_alike_from_a_finished_run(source, tmp_path):
+    """`--start-weight W`: each fold model is W x its start + (1 - W) x its last epoch, no epoch chosen; the same
+    run made afterwards from a run trained without it (`train.average_with_start`) has the same weights."""
+    from audioclf.train import average_states, average_with_start, fold_start
+
+    ds = open_dataset(make_class_folders(tmp_path / "again", per_class=6, seconds=2.0, sr=16000))
+    prepared = prepare(ds, PREP)
+    plain = teach.taught_config(source, ds.fingerprint(), (2, 3), epochs=2, batch_size=8,
+                                init=str(source.path))
+    blended = teach.taught_config(source, ds.fingerprint(), (2, 3), epochs=2, batch_size=8,
+                                  init=str(source.path), start_weight=0.5)
+    assert blended.key() != plain.key() and "start_weight" not in plain.to_dict()
+    assert blended.to_args()[-2:] == ["--start-weight", "0.5"]
+    assert TrainConfig.from_dict(json.loads(blended.to_json())) == blended
+    trained = train_run(blended, prepared, root=tmp_path / "taught", show_bar=False)
+    for fold in (2, 3):
+        meta, final = trained.fold_model(fold).meta, trained.load_weights(fold, "final")
+        start = fold_start(blended, prepared.classes, fold).state_dict()
+        expected = average_states(start, final["state_dict"], 0.5)
+        best = trained.load_weights(fold, "best")["state_dict"]
+        assert meta["epoch"] == 2 and all(torch.allclose(best[k].float(), v.float(), atol=1e-6) for k, v in expected.items())
+        assert not torch.equal(best["head.weight"], final["state_dict"]["head.weight"])
+
+    first = train_run(plain, prepared, root=tmp_path / "plain", show_bar=False)
+    made = average_with_start(first, 0.5, prepared, root=tmp_path / "made")
+    assert made.name == trained.name and made.results()["summary"] == trained.results()["summary"]
+    for fold in (2, 3):
+        a, b = made.load_weights(fold, "best"), trained.load_weights(fold, "best")
+        assert all(torch.equal(v, b["state_dict"][k]) for k, v in a["state_dict"].items()), fold
+        assert a["val_acc"] == b["val_acc"] and made.load_ranges(fold) is not None
+        assert made.results()["folds"][str(fold)]["training"]["val_acc"] == a["val_acc"]  # the average's, not epoch 2's
+    with pytest.raises(ConfigError, match="start_weight"):
+        TrainConfig(model="logmel-cnn", start_weight=0.5)  # nothing to average with
+    assert main(["train", "--data", str(tmp_path / "again"), "--model", "logmel-cnn", "--start-weight", "0.5",
+                 "--checkpoints", str(tmp_path / "x"), "--quiet"]) == 2
+
+
 def check_compare_says_out_of_fold(store: Path, monkeypatch) -> None:
     """The Compare page calls a cross-validated run's figures what they are, never test figures."""
     from streamlit.testing.v1 import AppTest
