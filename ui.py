@@ -286,6 +286,14 @@ def predict_runs() -> list[tuple[Run, str]]:
     return _predict_runs(str(root.resolve()), store.store_stamp(root), ds.name if ds is not None else None)
 
 
+def run_choice_key(page: str) -> str:
+    """The session key of a page's run selector: one per sidebar dataset, so that choosing another dataset offers
+    its default run (ESC-50's, not ESC-10's) instead of keeping the run chosen for the one before, which each
+    dataset keeps."""
+    ds, _ = dataset_or_error()
+    return f"{page}_run:{ds.name if ds is not None else ''}"
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
 def _teach_sources(root: str, stamp: tuple) -> dict[str, Run]:
     from audioclf.teach import CLASS_SETS, source_run

@@ -27,7 +27,7 @@ if not choices:
     ui.no_runs_message("Listening needs a trained run")
     st.stop()
 labels = dict(choices)
-run: Run = st.selectbox("Model run", list(labels), format_func=labels.get, key="listen_run",
+run: Run = st.selectbox("Model run", list(labels), format_func=labels.get, key=ui.run_choice_key("listen"),
                         help="The best fully trained run (by validation accuracy) first, then fully trained runs, "
                              "newest first. Each run holds one model per validation fold.")
 try:

@@ -26,7 +26,7 @@ if not choices:
     ui.no_runs_message("Predicting needs a trained run")
     st.stop()
 labels = dict(choices)
-run = st.selectbox("Model run", list(labels), format_func=labels.get, key="predict_run",
+run = st.selectbox("Model run", list(labels), format_func=labels.get, key=ui.run_choice_key("predict"),
                    help="The best fully trained run (by validation accuracy) first, then fully trained runs, "
                         "newest first. Each run holds one model per validation fold.")
 

@@ -1017,3 +1017,27 @@ def test_attention_over_the_shipped_recipes_log_mel_tokens(monkeypatch, tmp_path
     assert layout["yaxis3"]["title"]["text"] == "frequency (Hz)" and "1000" in layout["yaxis3"]["ticktext"]
     assert all(layout[a]["range"] == [0, 5.0] for a in ("xaxis", "xaxis2", "xaxis3"))
     assert "spectrogram" in texts(at, "caption") and "82 %" in texts(at, "info")
+
+
+@pytest.mark.integration
+def test_predict_and_listen_offer_the_chosen_class_sets_default_run(esc50_dir, monkeypatch, tmp_path):
+    """Switching the sidebar from ESC-10 to ESC-50 on Predict (and Listen) offers ESC-50's default run, not the run
+    shown for ESC-10 before; back on ESC-10, ESC-10's again."""
+    from audioclf.runs import defaults
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUDIOCLF_DATA", str(esc50_dir))
+    shipped_store = Path(__file__).resolve().parents[1] / "checkpoints"
+    monkeypatch.setenv("AUDIOCLF_CHECKPOINTS", str(shipped_store))  # read only: nothing here trains or writes
+    shipped = defaults(shipped_store)
+    # streamlit-webrtc (Listen) asks the server's session manager for this session, which AppTest's runtime lacks
+    monkeypatch.setattr("streamlit_webrtc.component.get_this_session_info", lambda: None)
+    for page in ("predict", "listen"):
+        at = open_page(page)
+        assert at.sidebar.radio(key="subset_input").value == "esc10"
+        assert at.main.selectbox[0].value.name == shipped["esc10"].name
+        at.sidebar.radio(key="subset_input").set_value("esc50").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.main.selectbox[0].value.name == shipped["esc50"].name
+        at.sidebar.radio(key="subset_input").set_value("esc10").run()
+        assert at.main.selectbox[0].value.name == shipped["esc10"].name
