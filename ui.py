@@ -290,8 +290,8 @@ def run_choice_key(page: str) -> str:
     """The session key of a page's run selector: one per sidebar dataset, so that choosing another dataset offers
     its default run (ESC-50's, not ESC-10's) instead of keeping the run chosen for the one before, which each
     dataset keeps."""
-    ds, _ = dataset_or_error()
-    return f"{page}_run:{ds.name if ds is not None else ''}"
+    ss = st.session_state
+    return f"{page}_run:{ss.get(DATA_KEY, '')}:{ss.get(SUBSET_KEY, 'esc10')}"
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

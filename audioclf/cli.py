@@ -524,10 +524,9 @@ def cmd_info(args) -> int:
             n = count_parameters(build_model(model_config(name, 10, **opts)))
             label = spec.label(name, opts)
             print(f"  {label:<22} {n:>9,} parameters  lr {spec.lr:g}  {spec.description}")
-    from .runs import SHIPPED_BADGE, defaults, is_shipped, validation_accuracy
-
     from .device import describe, pick_device
     from .inference import ARITHMETIC, auto_precision
+    from .runs import SHIPPED_BADGE, defaults, is_shipped, validation_accuracy
 
     device = pick_device()
     runs = store.list_runs(args.checkpoints)

@@ -298,17 +298,22 @@ def train_fold(config: TrainConfig, prepared: Prepared, fold: int, device: torch
 
     if not dist.is_main:
         return history
-    meta = {"model_config": mcfg.to_dict(), "classes": list(prepared.classes), "fold": fold,
-            "config_key": config.key()}
     final = _cpu_state(kept)
     if start is not None:  # no epoch chosen: the last one, averaged with the start
         best = _averaged_with_start(kept, start, final, config, x_val, y_val)
-    run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "val_acc": best["val_acc"],
-                                    "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
-    run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": final})
+    _save_fold(run, config, mcfg.to_dict(), prepared.classes, fold, best, final)
     run.clear_resume(fold)
     int8.calibrate(run, fold, x_train)  # for int8 prediction on a CPU (`audioclf.int8`); a few seconds
     return history
+
+
+def _save_fold(run: Run, config: TrainConfig, model_config: dict, classes, fold: int, best: dict,
+               final: dict[str, torch.Tensor]) -> None:
+    """A finished fold's weights: the kept ones (`best`: its epoch, validation figures and state) and the last epoch's."""
+    meta = {"model_config": model_config, "classes": list(classes), "fold": fold, "config_key": config.key()}
+    run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "val_acc": best["val_acc"],
+                                    "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
+    run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": final})
 
 
 def fold_start(config: TrainConfig, classes: tuple[str, ...] | list[str], fold: int, root: Path | None = None) -> nn.Module:
@@ -343,11 +348,7 @@ def average_with_start(trained: Run, start_weight: float, prepared: Prepared, ro
             x_val, y_val = prepared.subset([fold])
             end = store.float_state(final)
             best = _averaged_with_start(model, _cpu_state(model), end, config, x_val, y_val)
-            meta = {"model_config": final["model_config"], "classes": final["classes"], "fold": fold,
-                    "config_key": config.key()}
-            run.save_weights(fold, "best", {**meta, "epoch": best["epoch"], "val_acc": best["val_acc"],
-                                            "val_loss": best["val_loss"], "state_dict": best["state_dict"]})
-            run.save_weights(fold, "final", {**meta, "epoch": config.epochs, "state_dict": end})
+            _save_fold(run, config, final["model_config"], final["classes"], fold, best, end)
             run.write_history(fold, trained.history(fold))
             int8.calibrate(run, fold, prepared.subset([f for f in config.cv_folds if f != fold])[0])
         from .evaluate import evaluate_run
