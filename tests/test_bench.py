@@ -311,3 +311,24 @@ def test_beside_job_times_every_call_of_every_session(tmp_path):
     times = one_round(load_ensemble(run), clips, 2, 2)
     assert len(times) == 4 and all(t > 0 for t in times)
     assert cpu_seconds(os.getpid()) > 0
+
+
+def test_results_table_keeps_the_hand_written_text_above_its_tables(tmp_path):
+    """tools/results_table.py rewrites only its tables: a results file's text above them survives a rerun
+    (it once needed a copy of that text as --preamble, and a rerun without it wiped the page)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "results.md"
+    out.write_text("# Results\n\nA paragraph written by hand.\n\n## Summary: fold-1 test accuracy\n\nold table\n")
+    for _ in range(2):  # a second rerun leaves the file as the first made it
+        subprocess.run([sys.executable, str(root / "tools" / "results_table.py"), "--checkpoints",
+                        str(root / "checkpoints"), "--out", str(out)], check=True, capture_output=True)
+        text = out.read_text()
+        assert text.startswith("# Results\n\nA paragraph written by hand.\n\n## Summary: fold-1 test accuracy\n")
+        assert "old table" not in text and text.count("## Summary") == 1
+        assert "| logmel-cnn-taught |" in text  # the shipped runs' rows were written
+    fresh = tmp_path / "new.md"
+    subprocess.run([sys.executable, str(root / "tools" / "results_table.py"), "--out", str(fresh)],
+                   check=True, capture_output=True)
+    assert fresh.read_text().startswith("# Results\n\n## Summary")

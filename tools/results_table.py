@@ -1,9 +1,10 @@
 """Write docs/results.md from the runs in the checkpoint store, beside the report's figures.
 
-    python tools/results_table.py [--checkpoints checkpoints]
+    python tools/results_table.py [--checkpoints checkpoints] [--out docs/results.md]
 
 Each label's newest evaluated run at its model's default epochs (100 for the report's, the recipe's own,
-`TEACH_TRAINING`'s for a taught run).
+`TEACH_TRAINING`'s for a taught run). The tables start at SUMMARY; what --out holds above it is written by
+hand and kept as it is (or replaced by --preamble's file).
 """
 from __future__ import annotations
 
@@ -55,6 +56,15 @@ def crossval_markdown(path: Path = CROSSVAL) -> list[str]:
     return lines
 
 
+SUMMARY = "## Summary: fold-1 test accuracy"
+
+
+def hand_written(out: Path) -> str:
+    """The part of an existing results file above the generated tables ("# Results" for a new file)."""
+    text = out.read_text() if out.is_file() else ""
+    return text.split(SUMMARY)[0].rstrip("\n") if SUMMARY in text else "# Results"
+
+
 def run_seconds(run: Run) -> float:
     return sum(h["seconds"] for hist in run.histories().values() for h in hist)
 
@@ -63,15 +73,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
-    ap.add_argument("--preamble", type=Path, help="markdown to put before the tables")
+    ap.add_argument("--preamble", type=Path, help="markdown to put before the tables (default: what --out has "
+                    "above them)")
     args = ap.parse_args()
     runs = {}
     for run in store.list_runs(args.checkpoints):
         cfg = run.config
         if cfg.epochs == default_epochs(cfg) and run.results() and cfg.label not in runs:
             runs[cfg.label] = run
-    lines = [args.preamble.read_text() if args.preamble else "# Results", ""]
-    lines += ["## Summary: fold-1 test accuracy", "",
+    lines = [args.preamble.read_text() if args.preamble else hand_written(args.out), ""]
+    lines += [SUMMARY, "",
               "| model | report | per fold model (mean ± std over folds) | 95 % CI of the mean | range | fold ensemble | macro F1 (mean) | macro AUC (mean) | training time |",
               "|---|---|---|---|---|---|---|---|---|"]
     for label in ORDER:
