@@ -4,6 +4,7 @@ answers as its float32 self does."""
 from __future__ import annotations
 
 import hashlib
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -108,6 +109,9 @@ def test_a_trained_fold_keeps_its_ranges_and_prediction_uses_them_only_while_the
     assert "fold 2: int8 ranges from" in capsys.readouterr().out
     assert run.load_ranges(2) is not None and load_ensemble(run.path, precision="int8").precision == "int8"
     if not native_bf16:
+        with mock.patch.object(Run, "load_ranges", autospec=True, side_effect=Run.load_ranges) as reads:
+            assert load_ensemble(run.path).precision == "int8"
+        assert sorted(c.args[1] for c in reads.call_args_list) == list(run.config.cv_folds)  # each int8.pt once
         run.ranges_file(2).write_bytes(b"damaged")
         assert info_says().startswith(f"refused by predict: {run.ranges_file(2)}: the file does not match its checksum")
 
