@@ -43,8 +43,9 @@ def main() -> None:
     except UserError as e:  # one line naming the file, as the CLI says it
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    validation = [round(run.fold_model(f).meta["val_acc"], 4) for f in run.config.cv_folds]
-    test = [round(a, 4) for a in run.results()["summary"]["accuracy"]["values"]]
+    summary = run.results()["summary"]  # the kept weights' validation (`fold_training_summary`) and test figures
+    validation = [round(a, 4) for a in summary["training"]["val_acc"]["values"]]
+    test = [round(a, 4) for a in summary["accuracy"]["values"]]
     print(f"{run.path}: validation per fold model {validation}"
           + ("" if args.hide_test else f"; test accuracy per fold model {test}"))
 
