@@ -18,7 +18,8 @@ from audioclf.errors import UserError
 from audioclf.store import Run
 from audioclf.config import PrepConfig
 from audioclf.audio import AUDIO_EXTENSIONS
-from audioclf.data import SUBSET_CLASSES, SUBSET_NAMES, DataError, Dataset, default_data_dir, open_dataset
+from audioclf.data import (SUBSET_CLASSES, SUBSET_NAMES, DataError, Dataset, default_data_dir, open_dataset,
+                           subsets_offered)
 from audioclf.roots import data_roots, dataset_choices, resolve_under_roots
 
 # The chosen dataset lives in plain session keys; the sidebar's widgets (keys with a "_input" suffix)
@@ -171,8 +172,13 @@ def dataset_or_error() -> tuple[Dataset | None, str | None]:
         return None, f"{raw}: {e.strerror or e}"
 
 
-def is_esc50_layout(path: str) -> bool:
-    return bool(path) and (Path(path).expanduser() / "meta" / "esc50.csv").is_file()
+@st.cache_data(show_spinner=False, ttl=300, max_entries=8)
+def offered_subsets(raw: str) -> tuple[str, ...]:
+    """The subsets the chosen folder tells apart (none for class folders or a folder that can't be used)."""
+    try:
+        return subsets_offered(resolve_under_roots(raw)) if raw.strip() else ()
+    except (DataError, OSError):
+        return ()
 
 
 def require_dataset() -> Dataset:
@@ -222,7 +228,10 @@ def sidebar() -> None:
                      help="The ESC-50 folders (audio/ and meta/esc50.csv) and folders with one sub-folder of audio "
                           "files per class found in the server's data folders: "
                           + ", ".join(f"`{r}`" for r in data_roots()))
-        if is_esc50_layout(ss[DATA_KEY]):
+        offered = offered_subsets(ss[DATA_KEY])
+        if offered and ss[SUBSET_KEY] not in offered:  # ESC-10's own folder has no ESC-50 beyond its ten classes
+            ss[SUBSET_KEY] = offered[0]
+        if len(offered) > 1:
             ss[f"{SUBSET_KEY}_input"] = ss[SUBSET_KEY]
             st.radio("Subset", list(SUBSET_CLASSES), key=f"{SUBSET_KEY}_input", horizontal=True,
                      on_change=_copy_back, args=(SUBSET_KEY,),

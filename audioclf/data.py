@@ -82,6 +82,24 @@ def open_dataset(root: str | Path, subset: str = "esc10", n_folds: int = 5, seed
     return load_class_folders(root, n_folds=n_folds, seed=seed)
 
 
+def subsets_offered(root: str | Path) -> tuple[str, ...]:
+    """The subsets that an ESC-50-layout folder tells apart, by its csv's esc10 column: both for ESC-50
+    itself, ("esc10",) for a copy of ESC-10 alone (its "ESC-50" would be the same ten classes again),
+    ("esc50",) for a folder without ESC-10 rows; () for a folder not in that layout. A csv that can't be
+    read offers both, so that loading it says what is wrong."""
+    meta = Path(root).expanduser() / "meta" / "esc50.csv"
+    if not meta.is_file():
+        return ()
+    try:
+        with meta.open(newline="") as f:
+            reader = csv.DictReader(f)
+            flags = {(r.get("esc10") or "").strip().lower() == "true" for r in reader}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return tuple(SUBSET_CLASSES)
+    offered = (("esc10",) if True in flags else ()) + (("esc50",) if False in flags else ())
+    return offered or tuple(SUBSET_CLASSES)
+
+
 def _whole(meta: Path, line: int, column: str, value: str | None, minimum: int) -> int:
     """A csv cell as an int >= minimum, or a DataError naming the file, row and value."""
     text = (value or "").strip()
@@ -189,7 +207,8 @@ def load_esc50(root: Path, subset: str = "esc10") -> Dataset:
         classes = tuple(by_target[t] for t in sorted(by_target))
         labels = [rank[p[3]] for p in parsed]
     if not parsed:
-        raise DataError(f"{meta}: no rows for subset {subset}")
+        hint = "; no row is marked esc10 True: use the subset esc50 (--subset esc50)" if subset == "esc10" else ""
+        raise DataError(f"{meta}: no rows for subset {subset}{hint}")
     clips = tuple(Clip(p[1], lab, p[2]) for p, lab in zip(parsed, labels))
     absent = [c.path for c in clips if not c.path.is_file()]
     if absent:

@@ -872,6 +872,22 @@ def test_train_launch_follow_cancel_resume_done(use):
     assert store.read_json(run / "job.json")["pid"] == store.read_json(run / "progress.json")["pid"]
 
 
+def test_an_esc50_layout_folder_without_esc10_rows_opens_as_esc50(use, monkeypatch, tmp_path):
+    """One's own clips in ESC-50 layout, none marked esc10: the sidebar opens them as they are, without a subset
+    radio and without "no rows for subset esc10" first."""
+    use(data=False, runs=False)
+    own = tmp_path / "data" / "own"
+    rows = [f"{c}{i}.wav,{i % 5 + 1},{t},{c},False" for t, c in enumerate(("hum", "bell")) for i in range(5)]
+    (own / "meta").mkdir(parents=True)
+    (own / "meta" / "esc50.csv").write_text("filename,fold,target,category,esc10\n" + "\n".join(rows) + "\n")
+    for row in rows:
+        write_clip(own / "audio" / row.split(",")[0], 300 + 100 * int(row.split(",")[2]))
+    monkeypatch.setenv("AUDIOCLF_DATA", str(own))
+    at = open_page("overview")
+    assert not at.sidebar.radio and not texts(at.sidebar, "error")
+    assert "**esc50**: 10 clips, 2 classes" in texts(at.sidebar, "success")
+
+
 @pytest.mark.integration
 def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
@@ -880,7 +896,8 @@ def test_real_esc10_overview_and_clips(esc10_dir, monkeypatch, tmp_path):
     at = open_page("overview")
     assert [m.value for m in at.metric[:3]] == ["400", "10", "5"]
     assert table_with(at, "fold 1")["class"].tolist()[:2] == ["dog", "rooster"]
-    assert at.sidebar.radio(key="subset_input").value == "esc10"
+    assert not at.sidebar.radio  # ESC-10's own folder: its "ESC-50" would be the same ten classes, so none offered
+    assert "**esc10**: 400 clips, 10 classes" in texts(at.sidebar, "success")
     at.switch_page("pages/clips.py").run()
     assert not at.exception
     assert len(at.get("audio")) == 9 and charts(at) == 2

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from audioclf.config import PrepConfig
-from audioclf.data import ESC10_CLASSES, FOLDS_FILE, DataError, open_dataset
+from audioclf.data import ESC10_CLASSES, FOLDS_FILE, DataError, open_dataset, subsets_offered
 from audioclf.prepare import build, cache_path, prepare
 
 from conftest import TINY_PREP, make_class_folders, write_clip
@@ -204,6 +204,19 @@ def test_unknown_class_in_esc10_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"row 4: 'doggo' is not an ESC-10 class \(dog, rooster"):
         open_dataset(root, "esc10")
     assert open_dataset(root, "esc50").classes == ("dog", "doggo", "chainsaw")  # ESC-50 takes any category
+
+
+def test_subsets_offered_are_those_the_csv_tells_apart(tmp_path):
+    assert subsets_offered(write_meta(tmp_path / "both", GOOD + [["c.wav", "1", "5", "cat", "False"]])) == (
+        "esc10", "esc50")
+    assert subsets_offered(write_meta(tmp_path / "esc10", GOOD)) == ("esc10",)  # its "ESC-50" is the same rows
+    assert subsets_offered(write_meta(tmp_path / "own", [["c.wav", "1", "5", "cat", "False"]])) == ("esc50",)
+    assert subsets_offered(write_meta(tmp_path / "noflag", [["c.wav", "1", "5", "cat"]], header=HEADER[:4])) == (
+        "esc50",)
+    assert subsets_offered(tmp_path / "nothing") == ()
+    assert open_dataset(tmp_path / "own", "esc50").classes == ("cat",)  # and the one offered opens
+    with pytest.raises(DataError, match=r"no rows for subset esc10; no row is marked esc10 True: use the subset esc50"):
+        open_dataset(tmp_path / "own", "esc10")  # the CLI's default subset says what to choose instead
 
 
 def test_two_categories_sharing_a_target_are_refused(tmp_path):
