@@ -181,6 +181,7 @@ def test_one_thread_pushes_while_another_reads():
         ends = [h.end_s for h in hist]
         assert ends == sorted(ends) and len(hist) <= 5
         reads += 1
+        done.wait(0.001)  # as a page would poll; a busy loop here starves the pushing thread of the GIL (27 s)
     worker.join()
     assert not errors and reads > 1
     assert [h.end_s for h in lis.history()] == pytest.approx([16, 17, 18, 19, 20])
