@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 # Fine-tuning defaults: the recipe's precision, a quarter of its epochs, a third of its learning rate (set by
-# hand, not tuned), and its augmentation with a third of the clips heard in a room ("recipe-room", adopted for
-# the shipped ESC-10 model on its validation folds: people record indoors). bench/kshot.py measures what they
-# give (docs/results.md).
+# hand, not tuned), and its augmentation with a third of the clips heard in a room and a third through a
+# microphone's response ("recipe-room-mic", adopted for the shipped ESC-10 model on its validation folds: people
+# record indoors, on phones). bench/kshot.py measures what they give (docs/results.md).
 TEACH_TRAINING = {"epochs": 30, "lr": 1e-3, "weight_decay": 0.05, "optimizer": "adamw", "schedule": "onecycle",
-                  "label_smoothing": 0.05, "augment": "recipe-room", "precision": "bf16"}
+                  "label_smoothing": 0.05, "augment": "recipe-room-mic", "precision": "bf16"}
 CLASS_SETS = tuple(SUBSET_CLASSES)  # `--from esc50`: the best run trained on that class set
 HEAD = "head."  # the layer that is replaced: a model that can be taught names its classifier `head`
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"

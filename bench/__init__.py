@@ -8,14 +8,18 @@ import sys
 from pathlib import Path
 
 
-def run_parser(name: str) -> argparse.ArgumentParser:
+def run_parser(name: str, hide_test: bool = False) -> argparse.ArgumentParser:
     """The arguments of a bench that measures one run on its dataset: --run, --data, --subset, and --out
-    (default bench/<name>.json); a bench adds its own."""
+    (default bench/<name>.json), and --hide-test where the bench honours it (`measure_ways` does); a bench
+    adds its own."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--subset", default="esc10")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / f"{name}.json")
+    if hide_test:
+        ap.add_argument("--hide-test", action="store_true",
+                        help="print and record the validation figures only (choose a recipe without seeing fold 1)")
     return ap
 
 
@@ -81,13 +85,15 @@ def measure_ways(name: str, ways: dict, args: argparse.Namespace | None = None) 
     """The main of a bench that hears one run's clips altered in several ways (`ways`: name -> None for as is,
     or a function (waves (N, samples), PrepConfig) -> waves): validation and test ensemble per way, printed
     and recorded in bench/<name>.json (`args`: those of `run_parser`, parsed here if not given)."""
-    args = args or run_parser(name).parse_args()
+    args = args or run_parser(name, hide_test=True).parse_args()
     run, prepared, models = fold_models_and_data(args.run, args.data, args.subset)
     config = run.config
     table: dict[str, dict] = {}
     for way, change in ways.items():
         alter = (lambda w: w) if change is None else (lambda w, change=change: change(w, config.prep))
         table[way] = validation_and_test(models, prepared, config.test_fold, config.prep, alter)
-        print(f"{way:22s} validation {100 * table[way]['validation']:5.1f} %  test ensemble "
-              f"{100 * table[way]['test_ensemble']:5.1f} %", flush=True)
+        if args.hide_test:
+            del table[way]["test_ensemble"]
+        print(f"{way:22s} " + "  ".join(f"{k.replace('_', ' ')} {100 * v:5.1f} %" for k, v in table[way].items()),
+              flush=True)
     record(args.out, run.path.name, {"ways": table})

@@ -1,6 +1,6 @@
 """Another sound underneath: how much it costs on the validation folds, so that a recipe may be chosen by it.
 
-    python bench/background.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10 \
+    python bench/background.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10 \
         --esc50 ../shared/data/esc50
 
 Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and with
@@ -43,7 +43,7 @@ def underneath(waves: torch.Tensor, pool: torch.Tensor, snr_db: float) -> torch.
 
 
 def main() -> None:
-    ap = run_parser("background")
+    ap = run_parser("background", hide_test=True)
     ap.add_argument("--esc50", type=Path, required=True, help="ESC-50 folder: the other sounds")
     args = ap.parse_args()
     pool = functools.cache(lambda sr: others(args.esc50, sr))  # decoded once, at the rate of the run's clips

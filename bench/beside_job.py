@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from audioclf.runs import default_run  # noqa: E402
 from bench import record  # noqa: E402
 from bench.load import cpu_seconds, pick_clips, start_training  # noqa: E402
 
@@ -49,7 +50,7 @@ def one_round(ensemble, clips: list[tuple[str, bytes]], sessions: int, per_sessi
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run", type=Path, default=ROOT / "checkpoints" / "logmel-cnn-taught-9872ca59ef17")
+    ap.add_argument("--run", type=Path, default=None, help="a run folder (default: the shipped ESC-10 default)")
     ap.add_argument("--clips-dir", type=Path, default=ROOT.parent / "shared" / "data" / "esc10" / "audio")
     ap.add_argument("--sessions", type=int, default=5)
     ap.add_argument("--per-session", type=int, default=3)
@@ -57,6 +58,7 @@ def main() -> None:
     ap.add_argument("--label", default="now")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "beside_job.json")
     args = ap.parse_args()
+    args.run = args.run or default_run(ROOT / "checkpoints").path
 
     import torch
 

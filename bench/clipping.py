@@ -1,7 +1,7 @@
 """An overdriven recording (a phone's input clipping on a loud sound close by): how much it costs, on the
 validation folds, so that a recipe may be chosen by it.
 
-    python bench/clipping.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/clipping.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and
 with their peak raised 10 or 20 dB over full scale and clipped (`augment.overdrive` at probability 1).

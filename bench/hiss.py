@@ -1,7 +1,7 @@
 """A steady hiss under the sound (a phone's own noise floor, a fan, far traffic): how much it costs on the
 validation folds, so that a recipe may be chosen by it.
 
-    python bench/hiss.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/hiss.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and with
 white or pink noise (power flat, or falling 3 dB an octave, nothing below 20 Hz) at 20 and 10 dB SNR against the

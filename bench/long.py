@@ -1,6 +1,6 @@
 """A long recording with one sound in it: how should its windows' answers be combined?
 
-    python bench/long.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/long.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
     python bench/long.py --run checkpoints/logmel-cnn-6056d43aff54 --data ../shared/data/esc50 --subset esc50
 
 A recording of `--seconds` (20) is made of a quiet background with one clip placed at a random time:

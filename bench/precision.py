@@ -26,6 +26,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from audioclf.runs import default_run  # noqa: E402
 from bench import record  # noqa: E402
 from bench.run import machine, test_fold_seconds  # noqa: E402
 
@@ -111,7 +112,7 @@ def five_second_clips(data: Path) -> list[Path]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, default=ROOT / "checkpoints" / "logmel-cnn-taught-9872ca59ef17")
+    ap.add_argument("--run", type=Path, default=None, help="a run folder (default: the shipped ESC-10 default)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=20)
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--label", required=True)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "precision.json")
     args = ap.parse_args()
+    args.run = args.run or default_run(ROOT / "checkpoints").path
     from audioclf.device import fast_bf16
     from audioclf.store import Run
 

@@ -1,7 +1,7 @@
 """A recording made indoors (reverberation): how much it costs, on the validation folds, so that a recipe may
 be chosen by it.
 
-    python bench/room.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/room.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and
 as heard in a room and a hall (`bench.robustness.reverberant`: one synthetic room response each,

@@ -1,6 +1,6 @@
 """A short recording (1-2 s): is it better judged as it is, or repeated to a longer clip first?
 
-    python bench/short.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/short.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 The recipe's models tile a clip under 1 s to 1 s (`frontend.at_least`) and read anything longer as it is;
 they trained on crops of 1.5-3 s. Each fold model hears 1 s and 2 s excerpts of its own validation

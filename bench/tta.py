@@ -2,7 +2,7 @@
 recipe trains on) beat judging it whole? Chosen on the validation folds only; the test fold is reported.
 
     python bench/tta.py --run checkpoints/logmel-cnn-6056d43aff54 --data ../shared/data/esc50 --subset esc50
-    python bench/tta.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/tta.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model k is scored on its own validation fold k (which it never trained on) under each way of
 judging a clip; the pooled validation accuracy is what a choice may look at. The test-fold accuracy of the

@@ -1,6 +1,6 @@
 """Wind on the microphone: how much it costs on the validation folds, so that a recipe may be chosen by it.
 
-    python bench/wind.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/wind.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model hears its own validation fold's clips (16 kHz, as prepared for training) as they are and with
 wind over them at 10 and at 0 dB SNR (`bench.robustness.wind_noise`: brown noise, as the robustness table's rows,

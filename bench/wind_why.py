@@ -1,6 +1,6 @@
 """Why wind at 0 dB SNR costs the default so much: where its answers go, and which part of the wind does it.
 
-    python bench/wind_why.py --run checkpoints/logmel-cnn-taught-9872ca59ef17 --data ../shared/data/esc10
+    python bench/wind_why.py --run checkpoints/logmel-cnn-taught-5904b43a2828 --data ../shared/data/esc10
 
 Each fold model hears its own validation fold's clips with wind over them at 0 dB SNR (`bench.wind.in_wind`):
 the whole wind; the same gust high-passed at 150 or 300 Hz (a second-order filter); and the whole wind with

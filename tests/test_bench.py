@@ -280,6 +280,42 @@ def test_hiss_bench_puts_white_or_pink_noise_of_its_own_under_each_clip_at_the_a
         assert torch.equal(with_hiss(waves, 16000, slope, 20.0), noisy)  # the same in every run
 
 
+def test_a_bench_of_ways_hides_the_test_fold_when_asked(monkeypatch, tmp_path, capsys):
+    """`--hide-test` (choosing a recipe on validation alone): neither printed nor recorded."""
+    import types
+
+    import bench
+
+    labels = torch.tensor([0, 1] * 6)
+    prepared = Prepared(waves=(1.0 - 2.0 * labels.float())[:, None].repeat(1, 100), labels=labels,
+                        folds=torch.tensor([1] * 4 + [2] * 8), classes=("a", "b"), names=tuple("abcdefghijkl"))
+    run = types.SimpleNamespace(config=types.SimpleNamespace(test_fold=1, prep=TINY_PREP),
+                                path=types.SimpleNamespace(name="run-x"))
+    monkeypatch.setattr(bench, "fold_models_and_data", lambda *a: (run, prepared, {2: _Sign(1.0, 5.0)}))
+    ways = {"as is": None, "upside down": lambda w, prep: -w}
+    for hide in (False, True):
+        out = tmp_path / f"{hide}.json"
+        monkeypatch.setattr(sys, "argv", ["bench/x.py", "--run", "r", "--data", "d", "--out", str(out)]
+                            + ["--hide-test"] * hide)
+        bench.measure_ways("x", ways)
+        shown, kept = capsys.readouterr().out, json.loads(out.read_text())["run-x"]["ways"]
+        assert kept["as is"]["validation"] == 1.0 and kept["upside down"]["validation"] == 0.0
+        assert ("test" in shown) is not hide and ("test_ensemble" in kept["as is"]) is not hide
+
+
+def test_the_mic_bench_takes_away_the_lows_or_the_highs():
+    from bench.mic import WAYS
+
+    prep = TrainConfig().prep  # 16 kHz
+    t = torch.arange(16000) / 16000
+    low, high = torch.sin(2 * torch.pi * 60 * t)[None], torch.sin(2 * torch.pi * 6000 * t)[None]
+    rms = lambda w: float(w[:, 4000:].pow(2).mean().sqrt())  # noqa: E731 (after the filters' start)
+    assert rms(WAYS["high-pass 200 Hz"](low, prep)) < 0.15 * rms(low)
+    assert rms(WAYS["high-pass 200 Hz"](high, prep)) > 0.95 * rms(high)
+    assert rms(WAYS["low-pass 3 kHz"](high, prep)) < 0.3 * rms(high)
+    assert rms(WAYS["low-pass 3 kHz"](low, prep)) > 0.95 * rms(low)
+
+
 def test_a_bench_records_its_command_so_that_it_pastes_back(monkeypatch, tmp_path):
     """The command written beside a figure is the one that made it: an argument with a comma or a space
     (a --label) stays one argument, and a rewritten section keeps its blank line before the next."""
@@ -307,8 +343,10 @@ def test_beside_job_times_every_call_of_every_session(tmp_path):
     from bench.load import cpu_seconds, pick_clips
 
     clips = [(p.name, p.read_bytes()) for p in pick_clips(4, None, tmp_path)]  # synthetic tones
-    run = Path(__file__).resolve().parents[1] / "checkpoints" / "logmel-cnn-taught-9872ca59ef17"
-    times = one_round(load_ensemble(run), clips, 2, 2)
+    from audioclf.runs import default_run
+
+    run = default_run(Path(__file__).resolve().parents[1] / "checkpoints")
+    times = one_round(load_ensemble(run.path), clips, 2, 2)
     assert len(times) == 4 and all(t > 0 for t in times)
     assert cpu_seconds(os.getpid()) > 0
 

@@ -173,6 +173,15 @@ def test_each_augmentation_keeps_shapes_and_targets():
     assert 3.0 < float(octave(400) / octave(800)) < 5.0  # its power falls by 6 dB an octave
     assert power[:100].max() < 1e-6 * power.max()  # nothing below 20 Hz
     assert torch.equal(augment.coloured_noise(wave, 0.0, (0.0, 20.0), (0.0, 2.0), 16000), wave)  # prob 0: unchanged
+    t = torch.arange(16000) / 16000
+    tones = torch.stack([torch.sin(2 * torch.pi * hz * t) for hz in (30.0, 1000.0, 7500.0)])  # low, middle, high
+    heard = augment.mic_response(tones, 1.0, (200.0, 200.0), (3000.0, 3000.0), 16000)  # cutoffs 200 Hz and 3 kHz
+    assert heard.shape == tones.shape
+    kept = heard.pow(2).mean(1).sqrt() / tones.pow(2).mean(1).sqrt()
+    assert torch.allclose(kept, torch.tensor([(30 / 200) ** 2, 1.0, 1 / (1 + (7500 / 3000) ** 4) ** 0.5]), atol=0.01)
+    cuts = augment.mic_response(wave, 1.0, (50.0, 400.0), (2000.0, 8000.0), 16000)  # each clip its own cutoffs
+    assert cuts.shape == wave.shape and (cuts - wave).abs().amax(1).std() > 0
+    assert torch.allclose(augment.mic_response(wave, 0.0, (50.0, 400.0), (2000.0, 8000.0), 16000), wave, atol=1e-5)
     mixed, soft = augment.mixup(wave, target, 0.4)
     assert mixed.shape == wave.shape and torch.allclose(soft.sum(1), torch.ones(6))
     assert (soft.max(1).values >= 0.5).all()  # the first clip dominates

@@ -95,3 +95,26 @@ def test_esc50_predicts_with_the_averaged_run_and_teaches_from_the_recipe_it_sta
     assert runs.validation_accuracy(Run(shipped / averaged)) > runs.validation_accuracy(Run(shipped / recipe))
     assert Run(shipped / averaged).config.init == recipe and Run(shipped / averaged).config.start_weight == 0.5
     assert teach.source_run("esc50", shipped).name == recipe == runs.defaults(shipped)["esc10"].config.init
+
+
+@pytest.mark.integration
+def test_the_documented_commands_make_the_shipped_defaults(esc10_dir, esc50_dir):
+    """The commands that README.md and docs/results.md give for the two defaults train the shipped runs (the
+    same config, so the same run folder): a changed teaching default would otherwise leave them training
+    something else without a word."""
+    import re
+    import shlex
+
+    from audioclf import cli, runs
+
+    defaults = runs.defaults(ROOT / "checkpoints")
+    readme, results = (ROOT / "README.md").read_text(), (ROOT / "docs" / "results.md").read_text()
+    esc50_line = next(line for line in readme.splitlines() if "the ESC-50 default's last step" in line)
+    esc10_line = next(line for line in results.splitlines()
+                      if line.startswith("python -m audioclf train --data ../shared/data/esc10 --from esc50"))
+    for line, data, name in ((esc50_line, esc50_dir, "esc50"), (esc10_line, esc10_dir, "esc10")):
+        words = shlex.split(line.split("#")[0])[3:]  # after "python -m audioclf"
+        words[words.index("--data") + 1] = str(data)
+        args = cli.build_parser().parse_args(words)
+        config = cli.config_from_args(args, open_dataset(data, args.subset))
+        assert re.sub(r"^.*-", "", defaults[name].name) == config.key(), f"{name}: {line}"

@@ -126,7 +126,7 @@ def test_teach_a_folder_of_four_clips_a_class_then_predict_with_it(source, tmp_p
     (run,) = [r for r in map(Run, store.iterdir()) if r.config_file.is_file()]
     assert run.config.init == str(source.path.resolve()) and run.config.epochs == 2
     assert run.config.label == "logmel-cnn-taught" and run.name.startswith("logmel-cnn-taught-")  # beside, not as, a scratch run
-    assert run.config.augment == "recipe-room" and run.config.lr == teach.TEACH_TRAINING["lr"]
+    assert run.config.augment == "recipe-room-mic" and run.config.lr == teach.TEACH_TRAINING["lr"]
     res = run.results()
     assert res["test_fold"] is None and "cross-validation" in res["protocol"]
     assert res["classes"] == ["high", "low", "mid"] and len(res["y_true"]) == 12  # every clip judged once
