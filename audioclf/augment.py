@@ -143,8 +143,10 @@ def coloured_noise(wave: torch.Tensor, prob: float, snr_db: tuple[float, float],
 
 
 def _log_uniform(b: int, bounds: tuple[float, float], device: torch.device) -> torch.Tensor:
-    lo, hi = torch.log(torch.tensor(bounds, dtype=torch.float32, device=device))
-    return torch.exp(torch.empty(b, 1, device=device).uniform_(0.0, 1.0) * (hi - lo) + lo)
+    """(B, 1) values drawn log-uniformly between `bounds`, on `device`. The bounds' logarithms are taken on the
+    CPU and enter as plain numbers: no copy to the device, which a CUDA graph's capture does not allow."""
+    lo, hi = torch.log(torch.tensor(bounds, dtype=torch.float32))
+    return torch.exp(torch.empty(b, 1, device=device).uniform_(0.0, 1.0) * float(hi - lo) + float(lo))
 
 
 def mic_response(wave: torch.Tensor, prob: float, low_hz: tuple[float, float], high_hz: tuple[float, float],
