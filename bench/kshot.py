@@ -5,7 +5,7 @@
 For each repeat, `--classes` ESC-50 classes are drawn; k clips of each come from ESC-50's fold 1 (the
 test fold: the source run never trained on it, nor chose anything with it), and the other fold-1 clips of
 those classes (8 - k each) are the test. Both arms train the same architecture on the same clips with the
-teaching settings (`audioclf.teach.TEACH_TRAINING`: the recipe's augmentation with rooms, 30 epochs); "taught" starts
+teaching settings (`audioclf.teach.TEACH_TRAINING`: the recipe's augmentation with rooms and microphones, 30 epochs); "taught" starts
 from the source run's front end and trunk (`audioclf.teach`), "scratch" from a random initialisation with
 the recipe's own learning rate. Each arm keeps its last epoch (there is no validation clip to choose with).
 Fold 1 holds 8 clips per class, so k stops at 6 (2 test clips per class).
