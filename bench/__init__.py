@@ -34,23 +34,27 @@ def fold_models_and_data(run_path: Path, data: Path, subset: str):
     return run, prepared, {f: run.fold_model(f, "best", "cpu").model for f in run.config.cv_folds}
 
 
-def validation_and_test(models: dict, prepared, test_fold: int, prep, alter) -> dict[str, float]:
-    """Each fold model on its own validation fold, and the fold models' ensemble on the test fold, with
-    `alter` applied to the waves (N, samples) first: what a bench may choose by, and what it only reports."""
+def validation_and_test(models: dict, prepared, test_fold: int, prep, alter, test: bool = True) -> dict[str, float]:
+    """Each fold model on its own validation fold, and (unless `test` is False) the fold models' ensemble on the
+    test fold, with `alter` applied to the waves (N, samples) first: what a bench may choose by, and what it only
+    reports."""
     import torch
 
     from audioclf.inference import predict_logits
 
     right = total = 0
-    test = []
+    probs = []
     x_test, y_test = prepared.subset([test_fold])
     for fold, model in models.items():
         x, y = prepared.subset([fold])
         right += int((predict_logits(model, alter(x), prep).argmax(1) == y).sum())
         total += len(y)
-        test.append(predict_logits(model, alter(x_test), prep).softmax(1))
+        if test:
+            probs.append(predict_logits(model, alter(x_test), prep).softmax(1))
+    if not test:
+        return {"validation": right / total}
     return {"validation": right / total,
-            "test_ensemble": float((torch.stack(test).mean(0).argmax(1) == y_test).float().mean())}
+            "test_ensemble": float((torch.stack(probs).mean(0).argmax(1) == y_test).float().mean())}
 
 
 def under_noise(waves, snr_db: float, noise_of):
@@ -91,9 +95,8 @@ def measure_ways(name: str, ways: dict, args: argparse.Namespace | None = None) 
     table: dict[str, dict] = {}
     for way, change in ways.items():
         alter = (lambda w: w) if change is None else (lambda w, change=change: change(w, config.prep))
-        table[way] = validation_and_test(models, prepared, config.test_fold, config.prep, alter)
-        if args.hide_test:
-            del table[way]["test_ensemble"]
+        table[way] = validation_and_test(models, prepared, config.test_fold, config.prep, alter,
+                                         test=not args.hide_test)
         print(f"{way:22s} " + "  ".join(f"{k.replace('_', ' ')} {100 * v:5.1f} %" for k, v in table[way].items()),
               flush=True)
     record(args.out, run.path.name, {"ways": table})
