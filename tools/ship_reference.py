@@ -11,6 +11,10 @@ fold model's test-fold figures unchanged (`shrink`); ESC-50's in int8 (1.2 MB a 
 re-evaluated so that results.json describes the weights as shipped, the recipe's get the int8 ranges of
 the weights as shipped (`audioclf.int8`, for int8 prediction on a CPU), and checkpoints/REFERENCE.json
 lists the run folders with a SHA-256 of every shipped file. tests/test_reference.py checks it all.
+
+A run that REFERENCE.json already lists with every file unchanged is kept as it is (`--reship` shrinks and
+re-evaluates it again): whether int8 or float16 leaves a fold's predictions unchanged can differ from one CPU to
+another, so shipping a new run must not silently re-store the others.
 """
 from __future__ import annotations
 
@@ -80,6 +84,13 @@ def shipped_files(run: Run) -> list[Path]:
     return files
 
 
+def unchanged(run: Run, entry: dict | None) -> bool:
+    """Whether `entry` (a REFERENCE.json run) lists this run folder and every file it names hashes as listed."""
+    if not entry or entry.get("folder") != run.name:
+        return False
+    return all((run.path / f).is_file() and sha256(run.path / f) == h for f, h in entry.get("files", {}).items())
+
+
 def drop_final(run: Run, fold: int) -> None:
     path = run.weights_file(fold, "final")
     path.unlink(missing_ok=True)
@@ -91,7 +102,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "esc10")
     ap.add_argument("--esc50", type=Path, default=ROOT.parent / "shared" / "data" / "esc50")
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
+    ap.add_argument("--reship", action="store_true", help="shrink and re-evaluate runs already shipped unchanged too")
     args = ap.parse_args()
+    before = store.read_json(args.checkpoints / "REFERENCE.json", {})
     esc10, esc50 = open_dataset(args.data, "esc10"), open_dataset(args.esc50, "esc50")
     manifest = {"command": "python tools/ship_reference.py", "dataset_id": esc10.fingerprint(),
                 "datasets": {"esc10": esc10.fingerprint(), "esc50": esc50.fingerprint()}, "runs": {}}
@@ -107,6 +120,10 @@ def main() -> None:
             continue
         if not all(run.fold_complete(f) for f in cfg.cv_folds):
             print(f"skipping {run.name}: not all folds are finished")
+            continue
+        if not args.reship and unchanged(run, before.get("runs", {}).get(key)):
+            manifest["runs"][key] = before["runs"][key]
+            print(f"{run.name}: already shipped, unchanged; kept as it is")
             continue
         prepared = prepare(dataset, cfg.prep)
         x_test, y_test = prepared.subset([cfg.test_fold])
