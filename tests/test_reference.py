@@ -120,12 +120,10 @@ def test_the_documented_commands_make_the_shipped_defaults(esc10_dir, esc50_dir)
         assert re.sub(r"^.*-", "", defaults[name].name) == config.key(), f"{name}: {line}"
 
 
-def test_shipping_again_keeps_a_shipped_run_whose_files_are_unchanged(tmp_path):
+def test_shipping_again_keeps_a_shipped_run_whose_files_are_unchanged(tmp_path, monkeypatch):
     """tools/ship_reference.py re-stores only what changed: whether int8 keeps a fold's predictions can differ between
     CPUs, so shipping a new run must not re-store the others (it once turned a float16 fold into int8)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
     from ship_reference import sha256, unchanged
 
     run = Run(tmp_path / "logmel-cnn-0123456789ab")
@@ -135,6 +133,7 @@ def test_shipping_again_keeps_a_shipped_run_whose_files_are_unchanged(tmp_path):
     entry = {"folder": run.name, "files": {n: sha256(run.path / n) for n in ("config.json", "fold2/best.pt")}}
     assert unchanged(run, entry)
     assert not unchanged(run, None) and not unchanged(run, {**entry, "folder": "logmel-cnn-ba9876543210"})
+    assert not unchanged(run, {**entry, "files": {}})  # an entry that lists nothing vouches for nothing
     (run.path / "fold2" / "best.pt").write_bytes(b"other weights")
     assert not unchanged(run, entry)
     (run.path / "fold2" / "best.pt").unlink()

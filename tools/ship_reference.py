@@ -86,9 +86,10 @@ def shipped_files(run: Run) -> list[Path]:
 
 def unchanged(run: Run, entry: dict | None) -> bool:
     """Whether `entry` (a REFERENCE.json run) lists this run folder and every file it names hashes as listed."""
-    if not entry or entry.get("folder") != run.name:
+    files = (entry or {}).get("files")
+    if not files or entry.get("folder") != run.name:
         return False
-    return all((run.path / f).is_file() and sha256(run.path / f) == h for f, h in entry.get("files", {}).items())
+    return all((run.path / f).is_file() and sha256(run.path / f) == h for f, h in files.items())
 
 
 def drop_final(run: Run, fold: int) -> None:
