@@ -43,18 +43,16 @@ def validation_and_test(models: dict, prepared, test_fold: int, prep, alter, tes
     from audioclf.inference import predict_logits
 
     right = total = 0
-    probs = []
-    x_test, y_test = prepared.subset([test_fold])
     for fold, model in models.items():
         x, y = prepared.subset([fold])
         right += int((predict_logits(model, alter(x), prep).argmax(1) == y).sum())
         total += len(y)
-        if test:
-            probs.append(predict_logits(model, alter(x_test), prep).softmax(1))
-    if not test:
-        return {"validation": right / total}
-    return {"validation": right / total,
-            "test_ensemble": float((torch.stack(probs).mean(0).argmax(1) == y_test).float().mean())}
+    figures = {"validation": right / total}
+    if test:
+        x_test, y_test = prepared.subset([test_fold])
+        probs = torch.stack([predict_logits(m, alter(x_test), prep).softmax(1) for m in models.values()]).mean(0)
+        figures["test_ensemble"] = float((probs.argmax(1) == y_test).float().mean())
+    return figures
 
 
 def under_noise(waves, snr_db: float, noise_of):
