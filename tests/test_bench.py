@@ -316,6 +316,20 @@ def test_the_mic_bench_takes_away_the_lows_or_the_highs():
     assert rms(WAYS["low-pass 3 kHz"](low, prep)) > 0.95 * rms(low)
 
 
+def test_the_speed_bench_plays_a_clip_three_semitones_lower_and_higher():
+    from bench.speed import WAYS
+
+    prep = TrainConfig().prep  # 16 kHz
+    t = torch.arange(5 * 16000) / 16000
+    tone = torch.sin(2 * torch.pi * 1000 * t)[None]  # 1 kHz for 5 s
+    expected = {"0.84x (3 semitones down)": (840, 5 / 0.84), "1.19x (3 semitones up)": (1190, 5 / 1.19)}
+    for way, (hz, seconds) in expected.items():
+        played = WAYS[way](tone, prep)
+        assert abs(played.shape[1] / 16000 - seconds) < 1e-3  # the rate kept, the clip longer or shorter
+        peak = torch.fft.rfftfreq(played.shape[1], 1 / 16000)[torch.fft.rfft(played[0]).abs().argmax()]
+        assert abs(float(peak) - hz) < 1.0
+
+
 def test_a_bench_records_its_command_so_that_it_pastes_back(monkeypatch, tmp_path):
     """The command written beside a figure is the one that made it: an argument with a comma or a space
     (a --label) stays one argument, and a rewritten section keeps its blank line before the next."""

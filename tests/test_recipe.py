@@ -192,6 +192,25 @@ def test_each_augmentation_keeps_shapes_and_targets():
     assert lengths == {16000, 24000, 32000, 48000}  # 1 s crops too, each length drawn
 
 
+def test_a_speed_change_moves_the_pitch_by_its_factor_and_folds_nothing_back():
+    sr = 16000
+    t = torch.arange(5 * sr) / sr
+    peak = lambda w: torch.fft.rfftfreq(w.shape[1], 1 / sr)[torch.fft.rfft(w, dim=1).abs().argmax(1)]  # noqa: E731
+    tone = torch.sin(2 * torch.pi * 1000.0 * t)[None].repeat(2, 1)
+    assert peak(augment.speed_change(tone, 1.0, (1.25, 1.25), sr)).tolist() == [1250.0, 1250.0]
+    assert peak(augment.speed_change(tone, 1.0, (0.8, 0.8), sr)).tolist() == [800.0, 800.0]
+    high = torch.sin(2 * torch.pi * 7500.0 * t)[None]  # 9,375 Hz once sped up: above 8 kHz, so gone, not at 6,625
+    assert augment.speed_change(high, 1.0, (1.25, 1.25), sr).pow(2).mean() < 1e-3 * high.pow(2).mean()
+    torch.manual_seed(0)
+    wave = torch.randn(8, 5 * sr)
+    mixed = augment.speed_change(wave, 1.0, (0.8, 1.25), sr)  # each clip its own factor
+    assert mixed.shape == wave.shape and (mixed - wave).abs().amax(1).std() > 0
+    assert torch.allclose(augment.speed_change(wave, 0.0, (0.8, 1.25), sr), wave, atol=1e-5)  # prob 0: unchanged
+    target = torch.nn.functional.one_hot(torch.arange(8) % 2, 2).float()
+    out, soft = augment.augment_batch(wave, target, augment.AUGMENTS["recipe-room-mic-speed"], sr)
+    assert out.shape[1] in (24000, 32000, 48000) and soft.shape == (8, 2) and torch.isfinite(out).all()
+
+
 def test_spec_masks_are_on_in_training_and_off_at_evaluation():
     mask = augment.SpecMask(2, 8, 2, 0.1)
     x = torch.randn(4, 1, 64, 251)
