@@ -384,3 +384,27 @@ def test_results_table_keeps_the_hand_written_text_above_its_tables(tmp_path):
     subprocess.run([sys.executable, str(root / "tools" / "results_table.py"), "--out", str(fresh)],
                    check=True, capture_output=True)
     assert fresh.read_text().startswith("# Results\n\n## Summary")
+
+
+def test_the_threads_bench_times_each_setting_and_reads_the_stolen_share(monkeypatch):
+    from bench import threads
+
+    ticks = iter([(1000, 10), (3000, 110)])  # 2,000 ticks while it ran, 100 of them stolen
+    monkeypatch.setattr(threads, "cpu_ticks", lambda: next(ticks))
+    calls = []
+    before = torch.get_num_threads()
+    try:
+        got = threads.timed_calls(lambda w: calls.append(torch.get_num_threads()), torch.zeros(1, 10), 1, 20)
+    finally:
+        torch.set_num_threads(before)
+    assert calls == [1] * 25  # 5 unmeasured, then 20 timed, all with one thread
+    assert got["steal"] == 0.05 and 0 <= got["median_ms"] <= got["p95_ms"]
+
+
+def test_the_threads_bench_reads_this_machines_cpu_ticks():
+    from bench.threads import cpu_ticks
+
+    if not Path("/proc/stat").is_file():
+        pytest.skip("no /proc/stat here")
+    total, stolen = cpu_ticks()
+    assert total > 0 and 0 <= stolen <= total
