@@ -62,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     run = default_run()
     ens = load_ensemble(run.path)
-    wave = torch.randn(1, int(ens.config.prep.sample_rate * 5), generator=torch.Generator().manual_seed(0)) * 0.1
+    wave = torch.randn(1, ens.config.prep.num_samples, generator=torch.Generator().manual_seed(0)) * 0.1
     threads, rounds = torch.get_num_threads(), []
     for r in range(args.rounds):
         rounds.append({t: timed_calls(ens.probabilities, wave, t, args.calls) for t in (1, 2)})
